@@ -1,0 +1,28 @@
+# One obvious way to run things. Each target sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.evoprune-installed
+
+.PHONY: demo test docs bench clean
+
+$(STAMP): setup.py pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -e ".[dev,docs,dask]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m evoprune_sklearn demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_search.py
+
+clean:
+	rm -rf docs/_build docs/auto_examples docs/generated evoprune_demo_output

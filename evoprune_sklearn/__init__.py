@@ -1,0 +1,20 @@
+"""evoprune_sklearn: small, robust, explainable image classifiers from pretrained
+networks, by multi-objective evolutionary pruning (MO-EvoPruneDeepTL)."""
+
+from ._backbones import Backbone, available_backbones, load_backbone
+from ._classifier import EvoPruneClassifier
+from ._front import Member, ParetoFront
+from ._head import MaskedHead
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EvoPruneClassifier",
+    "ParetoFront",
+    "Member",
+    "MaskedHead",
+    "Backbone",
+    "available_backbones",
+    "load_backbone",
+    "__version__",
+]

@@ -1,0 +1,567 @@
+"""The estimator: validation and orchestration only.
+
+images -> backbone (once) -> features -> NSGA-II search -> Pareto front -> predict
+"""
+
+import numbers
+import os
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from ._backbones import load_backbone, validate_backbone_args
+from ._engine import TrainingConfig, wrap_in_skorch
+from ._front import knee_index
+from ._images import image_spec
+from ._objectives import OBJECTIVES, SearchData, make_objectives
+from ._search import run_search
+
+__all__ = ["EvoPruneClassifier"]
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this "
+            "machine; use device='cpu' or device='auto'."
+        )
+    return device
+
+
+class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
+    """Image classifier whose pruned head is evolved by multi-objective NSGA-II.
+
+    A frozen pretrained backbone turns images into features (once per fit);
+    NSGA-II evolves which genes of a sparse head are kept, optimising
+    validation accuracy against complexity (and robustness, when requested)
+    together. The result is a Pareto front of differently pruned heads;
+    :meth:`predict` uses the member chosen by ``selection``.
+
+    Parameters
+    ----------
+    backbone : str or None, default="efficientnet_lite0"
+        ``"efficientnet_lite0"`` (ImageNet weights bundled, works offline), any
+        torchvision classification model name (``"resnet50"``, ``"vgg19"``,
+        ...), or None when ``X`` is already a 2-D feature matrix.
+    weights : {"DEFAULT"}, path or None, default="DEFAULT"
+        Pretrained weights of the backbone: ``"DEFAULT"`` (bundled for
+        ``efficientnet_lite0``; torchvision's download/cache otherwise), None
+        for random initialisation, or a path to a state_dict file (read with
+        ``torch.load(weights_only=True)``, never executing code).
+    image_size : int, default=None
+        Side length images are resized to before the backbone; the
+        backbone's own input size (224 for ImageNet models) when None.
+    encoding : {"features", "neurons"}, default="features"
+        ``"features"``: one gene per backbone feature, removing all its
+        connections into the first sparse layer (MO-EvoPruneDeepTL).
+        ``"neurons"``: one gene per neuron of each sparse hidden layer
+        (EvoPruneDeepTL).
+    hidden_layer_sizes : tuple of int, default=(512,)
+        Sizes of the one or two sparse hidden layers of the head.
+    objectives : tuple of str, default=("accuracy", "complexity")
+        Objectives optimised together. ``"accuracy"`` (validation accuracy,
+        higher is better) is required; ``"complexity"`` is the fraction of
+        genes kept (lower is better).
+    pop_size : int, default=30
+        NSGA-II population size.
+    n_evaluations : int, default=200
+        Genomes evaluated in total, the first population included.
+    crossover_rate : float, default=1.0
+        Probability that two parents are recombined by uniform crossover.
+    mutation_rate : float, default=None
+        Per-gene bit-flip probability; ``1 / n_genes`` when None.
+    validation_fraction : float, default=0.2
+        Stratified fraction of the training data held out to measure fitness.
+        Data you keep for testing is never seen by the search.
+    selection : {"knee", "tradeoff", "accuracy", "complexity"} or int, \
+            default="knee"
+        Which front member :meth:`predict` uses.
+
+        - ``"knee"``: the accuracy-preserving knee. Only members whose
+          validation accuracy is within one standard error
+          (``sqrt(a (1 - a) / n_validation)``) of the best are eligible (the
+          one-standard-error rule); among them, the member closest to the
+          ideal point after rescaling each objective to [0, 1] over them.
+          It prunes as much as it can without a measurable loss of accuracy.
+        - ``"tradeoff"``: the same closest-to-ideal rule over the whole front;
+          often much smaller and less accurate.
+        - ``"accuracy"``: the most accurate member (ties: fewest genes).
+        - ``"complexity"``: the member with fewest genes (ties: most accurate).
+        - an int: an index into :attr:`pareto_front_`.
+    lr : float, default=1e-3
+        Adam learning rate of each head.
+    max_epochs : int, default=20
+        Maximum training epochs of each head.
+    batch_size : int, default=128
+        Mini-batch size of head training.
+    patience : int, default=5
+        Early stopping on the training loss: stop after this many epochs
+        without a relative improvement of 1e-4.
+    engine : {"batched", "skorch"}, default="batched"
+        ``"batched"`` trains a generation's heads together as stacked compact
+        matrices; ``"skorch"`` trains one skorch net per candidate (the
+        reference path; slower, same result up to training noise).
+    n_jobs : int, default=None
+        Joblib workers evaluating a generation (None: 1).
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split, the search and head training; the same
+        value gives the same front on the CPU.
+    verbose : int, default=0
+        Progress bars and messages when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Features of ``X`` seen in fit (pixels ``H*W*C`` for images).
+    image_shape_ : tuple of int or None
+        ``(H, W, C)`` of the training images; None for feature input.
+    backbone_ : Backbone or None
+        The frozen feature extractor.
+    n_genes_ : int
+        Genome length.
+    pareto_front_ : ParetoFront
+        Every non-dominated member found; each has ``genome``,
+        ``objectives`` and ``net`` (a fitted skorch ``NeuralNetClassifier``
+        over backbone features). ``to_frame()`` gives a DataFrame.
+    best_index_ : int
+        Index of the member :meth:`predict` uses.
+    history_ : list of dict
+        One record per generation: evaluations so far, heads trained, front
+        size, best value of each objective, seconds elapsed.
+    n_evaluations_ : int
+        Genomes evaluated (cache hits included).
+    n_trained_ : int
+        Heads actually trained (distinct genomes).
+    fit_time_ : dict
+        Seconds spent on ``features``, ``search`` and ``total``.
+
+    See Also
+    --------
+    evoprune_sklearn.datasets.load_digits_images : The bundled demo images.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from evoprune_sklearn import EvoPruneClassifier
+    >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
+    >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
+    ...                          pop_size=6, n_evaluations=12, random_state=0)
+    >>> clf.fit(X, y).predict(X[:3]).shape
+    (3,)
+    >>> sorted(clf.pareto_front_.to_frame().columns)
+    ['accuracy', 'complexity', 'n_genes_on']
+    """
+
+    _parameter_constraints = {
+        "backbone": [str, None],
+        "weights": [str, os.PathLike, None],
+        "image_size": [Interval(numbers.Integral, 8, None, closed="left"), None],
+        "encoding": [StrOptions({"features", "neurons"})],
+        "hidden_layer_sizes": [tuple, list],
+        "objectives": [tuple, list],
+        "pop_size": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_evaluations": [Interval(numbers.Integral, 1, None, closed="left")],
+        "crossover_rate": [Interval(numbers.Real, 0, 1, closed="both")],
+        "mutation_rate": [Interval(numbers.Real, 0, 1, closed="right"), None],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "selection": [
+            StrOptions({"knee", "tradeoff", "accuracy", "complexity"}),
+            Interval(numbers.Integral, 0, None, closed="left"),
+        ],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "engine": [StrOptions({"batched", "skorch"})],
+        "n_jobs": [numbers.Integral, None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        backbone="efficientnet_lite0",
+        weights="DEFAULT",
+        image_size=None,
+        encoding="features",
+        hidden_layer_sizes=(512,),
+        objectives=("accuracy", "complexity"),
+        pop_size=30,
+        n_evaluations=200,
+        crossover_rate=1.0,
+        mutation_rate=None,
+        validation_fraction=0.2,
+        selection="knee",
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=128,
+        patience=5,
+        engine="batched",
+        n_jobs=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.image_size = image_size
+        self.encoding = encoding
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.objectives = objectives
+        self.pop_size = pop_size
+        self.n_evaluations = n_evaluations
+        self.crossover_rate = crossover_rate
+        self.mutation_rate = mutation_rate
+        self.validation_fraction = validation_fraction
+        self.selection = selection
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.engine = engine
+        self.n_jobs = n_jobs
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = self.backbone is None
+        tags.input_tags.three_d_array = self.backbone is not None
+        return tags
+
+    def _check_params(self):
+        """Checks the declarative constraints cannot express."""
+        self._validate_params()
+        hidden = self.hidden_layer_sizes
+        if not (1 <= len(hidden) <= 2) or not all(
+            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0
+            for h in hidden
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must hold one or two positive integers, got "
+                f"{hidden!r}."
+            )
+        objectives = tuple(self.objectives)
+        unknown = [o for o in objectives if o not in OBJECTIVES]
+        if unknown:
+            raise ValueError(
+                f"Unknown objective(s) {unknown}; valid objectives are "
+                f"{sorted(OBJECTIVES)}."
+            )
+        if len(set(objectives)) != len(objectives):
+            raise ValueError(f"objectives contains duplicates: {objectives!r}.")
+        if "accuracy" not in objectives:
+            raise ValueError(
+                f"objectives must include 'accuracy', got {objectives!r}."
+            )
+        if self.n_evaluations < self.pop_size:
+            raise ValueError(
+                f"n_evaluations={self.n_evaluations} is smaller than pop_size="
+                f"{self.pop_size}; the first population alone needs pop_size "
+                "evaluations."
+            )
+        if self.device not in ("cpu", "auto", "cuda", "mps") and not (
+            self.device.startswith("cuda:") and self.device[5:].isdigit()
+        ):
+            raise ValueError(
+                f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got "
+                f"{self.device!r}."
+            )
+        validate_backbone_args(self.backbone, self.weights)
+
+    def _validate_input(self, X, y=None, *, reset):
+        """Validate X (images or features) and y; return (X, y)."""
+        if self.backbone is None:
+            if reset:
+                X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+            else:
+                X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+            return X, y
+        if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
+            X = np.asarray(X)
+        spec = image_spec(X)
+        if reset:
+            if y is None:
+                raise ValueError(
+                    f"{type(self).__name__} requires y to be passed, but the "
+                    "target y is None."
+                )
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
+            self.image_spec_ = spec
+            self.image_shape_ = spec.shape
+            self.n_features_in_ = int(np.prod(spec.shape))
+        else:
+            if spec.shape != self.image_shape_:
+                raise ValueError(
+                    f"X has images of shape (H, W, C)={spec.shape}, but "
+                    f"{type(self).__name__} was fitted on images of shape "
+                    f"{self.image_shape_}."
+                )
+        return (X, spec), y
+
+    def _split(self, y_enc, seed):
+        n = len(y_enc)
+        counts = np.bincount(y_enc)
+        n_classes = len(counts)
+        if counts.min() < 2:
+            cls = self.classes_[int(np.argmin(counts))]
+            raise ValueError(
+                f"Class {cls!r} has {counts.min()} sample(s); every class needs at "
+                "least 2 so that one can be held out in the validation split "
+                f"(validation_fraction={self.validation_fraction})."
+            )
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < n_classes or n - n_val < n_classes:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {n} samples "
+                f"leaves {n_val} validation and {n - n_val} training samples; each "
+                f"must hold at least one sample of each of the {n_classes} classes. "
+                "Use more samples or change validation_fraction."
+            )
+        from sklearn.model_selection import train_test_split
+
+        idx = np.arange(n)
+        train, val = train_test_split(
+            idx, test_size=n_val, stratify=y_enc, random_state=seed
+        )
+        return np.sort(train), np.sort(val)
+
+    # ---------------------------------------------------------------- features
+    def _features(self, Xv, *, verbose=0, desc="features"):
+        if self.backbone is None:
+            return np.asarray(Xv, dtype=np.float32)
+        X, spec = Xv
+        return self.backbone_.extract(
+            X, spec, device=self._device, verbose=verbose, desc=desc
+        )
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Extract features once, then evolve the Pareto front of pruned heads.
+
+        Parameters
+        ----------
+        X : array-like
+            Images ``(n, H, W)``, ``(n, H, W, C)`` or ``(n, C, H, W)`` (uint8
+            in [0, 255] or float in [0, 1]); or ``(n, n_features)`` features
+            when ``backbone=None``.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self : EvoPruneClassifier
+            The fitted estimator.
+        """
+        t0 = time.perf_counter()
+        self._check_params()
+        Xv, y = self._validate_input(X, y, reset=True)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; the "
+                "data holds 1 class only."
+            )
+        y_enc = encoder.transform(y).astype(np.int64)
+        rng = check_random_state(self.random_state)
+        split_seed, search_seed, init_seed, shuffle_seed = rng.randint(
+            0, 2**31 - 1, size=4
+        )
+        train, val = self._split(y_enc, int(split_seed))
+        self._n_val = len(val)
+        self._train_index, self._val_index = train, val
+        self._device = _resolve_device(self.device)
+
+        if self.backbone is None:
+            self.backbone_ = None
+        else:
+            self.backbone_ = load_backbone(self.backbone, self.weights, self.image_size)
+        features = self._features(Xv, verbose=self.verbose, desc="training images")
+        t_features = time.perf_counter() - t0
+
+        n_features = features.shape[1]
+        self._config = TrainingConfig(
+            encoding=self.encoding,
+            n_features=n_features,
+            hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
+            n_classes=len(self.classes_),
+            lr=float(self.lr),
+            max_epochs=int(self.max_epochs),
+            batch_size=int(self.batch_size),
+            patience=int(self.patience),
+            init_seed=int(init_seed),
+            shuffle_seed=int(shuffle_seed),
+            device=self._device,
+        )
+        data = SearchData(
+            features[train], y_enc[train], features[val], y_enc[val], len(self.classes_)
+        )
+        data.train_index, data.val_index = train, val
+        objectives = make_objectives(tuple(self.objectives), self)
+        for obj in objectives:
+            obj.prepare(data, self)
+        front, history, evaluator = run_search(
+            data,
+            self._config,
+            objectives,
+            pop_size=self.pop_size,
+            n_evaluations=self.n_evaluations,
+            crossover_rate=self.crossover_rate,
+            mutation_rate=self.mutation_rate,
+            seed=int(search_seed),
+            engine=self.engine,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+        )
+        for member in front:
+            member.net = wrap_in_skorch(
+                member.genome, member.params, self._config, member.train_loss
+            )
+        self.pareto_front_ = front
+        self.history_ = history
+        self.n_genes_ = int(front[0].genome.size)
+        self.n_evaluations_ = int(history[-1]["n_evaluations"]) if history else 0
+        self.n_trained_ = int(evaluator.n_trained)
+        self.best_index_ = self._select(self.selection)
+        self.fit_time_ = {
+            "features": t_features,
+            "search": time.perf_counter() - t0 - t_features,
+            "total": time.perf_counter() - t0,
+        }
+        return self
+
+    def _select(self, selection):
+        front = self.pareto_front_
+        if isinstance(selection, numbers.Integral):
+            if selection >= len(front):
+                raise ValueError(
+                    f"selection={selection} but the Pareto front has only "
+                    f"{len(front)} member(s)."
+                )
+            return int(selection)
+        F = front.minimization_matrix()
+        names = front.objective_names
+        if selection == "accuracy":
+            acc = F[:, names.index("accuracy")]
+            tie = F[:, names.index("complexity")] if "complexity" in names else np.zeros(len(F))
+            return int(np.lexsort((tie, acc))[0])
+        if selection == "complexity":
+            if "complexity" not in names:
+                raise ValueError(
+                    "selection='complexity' needs 'complexity' among the objectives."
+                )
+            comp = F[:, names.index("complexity")]
+            return int(np.lexsort((F[:, names.index("accuracy")], comp))[0])
+        if selection == "tradeoff":
+            return knee_index(F)
+        return knee_index(F, accuracy_column=names.index("accuracy"), n_validation=self._n_val)
+
+    # ----------------------------------------------------------------- predict
+    def extract_features(self, X):
+        """Backbone features of ``X`` (what every head sees).
+
+        Parameters
+        ----------
+        X : array-like
+            Images or features, as in :meth:`fit`.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_backbone_features), float32
+        """
+        check_is_fitted(self)
+        Xv, _ = self._validate_input(X, reset=False)
+        return self._features(Xv)
+
+    def train_dense_head(self, X, y):
+        """Train the unpruned head exactly as every candidate was trained.
+
+        The baseline the paper compares pruned networks against: all genes on,
+        same initial weights, optimiser, epochs and early stopping.
+
+        Parameters
+        ----------
+        X : array-like
+            Training images or features, as in :meth:`fit`.
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        net : skorch.NeuralNetClassifier
+            Fitted over backbone features; ``net.predict`` returns encoded
+            labels (indices into :attr:`classes_`).
+        """
+        from ._engine import train_heads
+
+        check_is_fitted(self)
+        features = self.extract_features(X)
+        y_enc = np.searchsorted(self.classes_, column_or_1d(y))
+        genome = np.ones((1, self.n_genes_), dtype=bool)
+        heads = train_heads(genome, features, y_enc, self._config, engine=self.engine)
+        return wrap_in_skorch(genome[0], heads.head_parameters(0), self._config,
+                              heads.train_loss[0])
+
+    def _member_proba(self, member, features):
+        proba = member.net.predict_proba(features.astype(np.float32))
+        return np.asarray(proba, dtype=np.float64)
+
+    def predict_proba(self, X):
+        """Class probabilities of the selected front member.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or features, as in :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        Xv, _ = self._validate_input(X, reset=False)
+        features = self._features(Xv)
+        return self._member_proba(self.pareto_front_[self.best_index_], features)
+
+    def predict(self, X):
+        """Class labels predicted by the selected front member.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or features, as in :meth:`fit`.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_device" in state and state["_device"] != "cpu" and not torch.cuda.is_available():
+            self._device = "cpu"

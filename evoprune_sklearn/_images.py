@@ -1,0 +1,175 @@
+"""Image arrays: layout detection, value range and conversion to tensors.
+
+Images enter the package in the layouts people actually hold them in. The rules
+are applied in this order and are the documented way ambiguity is resolved:
+
+* 3-D ``(n, H, W)`` arrays are grayscale.
+* 4-D arrays whose **last** axis has 1 or 3 entries are channels-last
+  ``(n, H, W, C)`` (what PIL, matplotlib and OpenCV give).
+* otherwise 4-D arrays whose **second** axis has 1 or 3 entries are
+  channels-first ``(n, C, H, W)`` (what torch gives).
+
+So an array of shape ``(n, 3, 32, 3)`` is read as channels-last. ``uint8``
+values are read as ``[0, 255]``; floating-point values must already lie in
+``[0, 1]``. Grayscale images are replicated to three channels.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["ImageSpec", "image_spec", "to_unit_tensor", "resize_batch"]
+
+_FLOAT_TOLERANCE = 1e-3
+
+
+class ImageSpec:
+    """Shape facts about an image array, remembered at fit time.
+
+    Parameters
+    ----------
+    height, width : int
+        Spatial size of the images.
+    channels : int
+        1 (grayscale) or 3 (RGB).
+    channels_last : bool
+        Whether the array stored channels on its last axis.
+    """
+
+    def __init__(self, height, width, channels, channels_last):
+        self.height = height
+        self.width = width
+        self.channels = channels
+        self.channels_last = channels_last
+
+    @property
+    def shape(self):
+        """``(H, W, C)`` of one image."""
+        return (self.height, self.width, self.channels)
+
+    def __repr__(self):
+        return f"ImageSpec(height={self.height}, width={self.width}, channels={self.channels})"
+
+
+def image_spec(X, *, name="X"):
+    """Work out the layout of an image array and validate its values.
+
+    Parameters
+    ----------
+    X : ndarray
+        Images as ``(n, H, W)``, ``(n, H, W, C)`` or ``(n, C, H, W)``.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    spec : ImageSpec
+    """
+    if not isinstance(X, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy array of images, got {type(X).__name__}."
+        )
+    if X.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must hold images with 3 dimensions (n, H, W) or 4 dimensions "
+            f"(n, H, W, C) / (n, C, H, W); got an array with {X.ndim} "
+            f"dimension(s) and shape {X.shape}. Use backbone=None to pass a 2-D "
+            "feature matrix."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} holds 0 images; at least one is required.")
+    if X.dtype.kind not in "uif":
+        raise TypeError(
+            f"{name} must be a numeric image array (uint8 in [0, 255] or float in "
+            f"[0, 1]); got dtype {X.dtype}."
+        )
+    if X.ndim == 3:
+        spec = ImageSpec(X.shape[1], X.shape[2], 1, channels_last=True)
+    elif X.shape[-1] in (1, 3):
+        spec = ImageSpec(X.shape[1], X.shape[2], X.shape[3], channels_last=True)
+    elif X.shape[1] in (1, 3):
+        spec = ImageSpec(X.shape[2], X.shape[3], X.shape[1], channels_last=False)
+    else:
+        raise ValueError(
+            f"{name} has shape {X.shape}: neither its last axis nor its second axis "
+            "has 1 or 3 channels. Images must be grayscale or RGB."
+        )
+    if spec.height < 2 or spec.width < 2:
+        raise ValueError(
+            f"{name} images are {spec.height}x{spec.width} pixels; at least 2x2 is "
+            "required."
+        )
+    _check_values(X, name)
+    return spec
+
+
+def _check_values(X, name):
+    if X.dtype.kind == "f":
+        if not np.all(np.isfinite(X)):
+            raise ValueError(f"{name} contains NaN or infinity.")
+        lo, hi = float(X.min()), float(X.max())
+        if lo < -_FLOAT_TOLERANCE or hi > 1 + _FLOAT_TOLERANCE:
+            raise ValueError(
+                f"Floating-point images in {name} must lie in [0, 1]; found values "
+                f"in [{lo:.3g}, {hi:.3g}]. Divide uint8-range floats by 255, or "
+                "pass them as uint8."
+            )
+    elif X.dtype != np.uint8:
+        lo, hi = int(X.min()), int(X.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(
+                f"Integer images in {name} must lie in [0, 255]; found values in "
+                f"[{lo}, {hi}]."
+            )
+
+
+def to_unit_tensor(X, spec):
+    """Convert images to a float32 ``(n, 3, H, W)`` tensor in ``[0, 1]``.
+
+    Parameters
+    ----------
+    X : ndarray
+        Images in the layout described by ``spec``.
+    spec : ImageSpec
+
+    Returns
+    -------
+    images : torch.Tensor
+    """
+    arr = np.asarray(X)
+    if arr.ndim == 3:
+        arr = arr[:, None, :, :]
+    elif spec.channels_last:
+        arr = np.moveaxis(arr, -1, 1)
+    scale = 255.0 if arr.dtype.kind in "ui" else 1.0
+    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    if scale != 1.0:
+        t = t / scale
+    t = t.clamp_(0.0, 1.0)
+    if t.shape[1] == 1:
+        t = t.expand(-1, 3, -1, -1)
+    return t.contiguous()
+
+
+def resize_batch(images, size):
+    """Resize a ``(n, 3, H, W)`` batch to ``size`` with antialiased bilinear.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+    size : int or tuple of int
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    if isinstance(size, numbers.Integral):
+        size = (int(size), int(size))
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    antialias = images.shape[-2] > size[0] or images.shape[-1] > size[1]
+    return F.interpolate(
+        images, size=size, mode="bilinear", align_corners=False, antialias=antialias
+    ).clamp_(0.0, 1.0)

@@ -1,0 +1,258 @@
+"""NSGA-II over bit genomes, driven by pymoo's ask-and-tell interface.
+
+pymoo owns the genetic algorithm (non-dominated sorting, crowding distance,
+tournament selection, uniform crossover, bit-flip mutation, duplicate
+elimination). This module owns what is specific to pruning: the paper's
+density-spread initialisation, the repair of empty genomes, the evaluation
+cache, the archive of non-dominated heads and the per-generation history.
+"""
+
+import os
+import time
+
+import numpy as np
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.problem import Problem
+from pymoo.core.repair import Repair
+from pymoo.core.sampling import Sampling
+from pymoo.operators.crossover.ux import UniformCrossover
+from pymoo.operators.mutation.bitflip import BitflipMutation
+
+from ._engine import train_heads
+from ._front import Member, ParetoFront
+
+__all__ = ["DensitySampling", "KeepOneGene", "run_search", "genome_key"]
+
+
+def genome_key(genome):
+    """A hashable, compact key for a genome."""
+    genome = np.asarray(genome, dtype=bool)
+    return genome.size, np.packbits(genome).tobytes()
+
+
+class PruningProblem(Problem):
+    """Binary decision space of ``n_genes``; evaluation happens outside."""
+
+    def __init__(self, n_genes, n_objectives):
+        super().__init__(n_var=n_genes, n_obj=n_objectives, xl=0, xu=1, vtype=bool)
+
+
+class DensitySampling(Sampling):
+    """The papers' initialisation: each genome's density drawn from U(0, 1).
+
+    For every individual draw ``p ~ U(0, 1)`` and switch on ``round(p * L)``
+    genes chosen at random (at least one), so the first population spreads
+    over every density instead of clustering at 50%.
+    """
+
+    def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
+        L = problem.n_var
+        X = np.zeros((n_samples, L), dtype=bool)
+        for i in range(n_samples):
+            k = max(1, int(round(random_state.random() * L)))
+            X[i, random_state.choice(L, size=k, replace=False)] = True
+        return X
+
+
+class KeepOneGene(Repair):
+    """Repair a genome with no gene on by switching one random gene on.
+
+    An empty head cannot be trained into a classifier; repairing it keeps the
+    offspring count of every generation and costs nothing. (Scoring it
+    "worst" instead would put it on the front: zero complexity is optimal.)
+    """
+
+    def _do(self, problem, X, random_state=None, **kwargs):
+        X = np.asarray(X, dtype=bool).copy()
+        empty = np.flatnonzero(~X.any(axis=1))
+        rng = random_state if random_state is not None else np.random.default_rng(0)
+        for i in empty:
+            X[i, rng.integers(X.shape[1])] = True
+        return X
+
+
+def _evaluate_chunk(genomes, data, config, objectives, engine, n_threads):
+    """Train heads for ``genomes`` and score them on every objective."""
+    import torch
+
+    if n_threads:
+        torch.set_num_threads(n_threads)
+    heads = train_heads(genomes, data.X_train, data.y_train, config, engine=engine)
+    values = np.column_stack([obj.evaluate(heads, data) for obj in objectives])
+    params = [heads.head_parameters(i) for i in range(len(genomes))]
+    return values, params, heads.train_loss, heads.flops
+
+
+def _n_workers(n_jobs):
+    from joblib import effective_n_jobs
+
+    return max(1, effective_n_jobs(n_jobs))
+
+
+class _Evaluator:
+    """Evaluates genomes with a cache; trains only genomes never seen before."""
+
+    def __init__(self, data, config, objectives, engine, n_jobs):
+        self.data = data
+        self.config = config
+        self.objectives = objectives
+        self.engine = engine
+        self.n_jobs = n_jobs
+        self.cache = {}
+        self.n_trained = 0
+        self.flops = 0.0
+        self.train_seconds = 0.0
+
+    def __call__(self, genomes):
+        keys = [genome_key(g) for g in genomes]
+        new = []
+        seen = set()
+        for i, k in enumerate(keys):
+            if k not in self.cache and k not in seen:
+                new.append(i)
+                seen.add(k)
+        candidates = []
+        if new:
+            t0 = time.perf_counter()
+            results = self._run([genomes[i] for i in new])
+            self.train_seconds += time.perf_counter() - t0
+            for i, (values, params, loss) in zip(new, results):
+                self.cache[keys[i]] = values
+                candidates.append(
+                    Member(
+                        genomes[i],
+                        {o.name: float(v) for o, v in zip(self.objectives, values)},
+                        params=params,
+                        train_loss=loss,
+                    )
+                )
+            self.n_trained += len(new)
+        F = np.array([self.cache[k] for k in keys], dtype=float)
+        return F, candidates
+
+    def _run(self, genomes):
+        genomes = np.asarray(genomes, dtype=bool)
+        n_workers = min(_n_workers(self.n_jobs), len(genomes))
+        if n_workers <= 1:
+            chunks = [np.arange(len(genomes))]
+            outs = [_evaluate_chunk(genomes, self.data, self.config,
+                                    self.objectives, self.engine, None)]
+        else:
+            from joblib import Parallel, delayed
+
+            threads = max(1, (os.cpu_count() or 1) // n_workers)
+            chunks = np.array_split(np.arange(len(genomes)), n_workers)
+            outs = Parallel(n_jobs=n_workers)(
+                delayed(_evaluate_chunk)(genomes[c], self.data, self.config,
+                                         self.objectives, self.engine, threads)
+                for c in chunks
+            )
+        results = [None] * len(genomes)
+        for chunk, (values, params, losses, flops) in zip(chunks, outs):
+            self.flops += flops
+            for j, i in enumerate(chunk):
+                results[i] = (values[j], params[j], losses[j])
+        return results
+
+
+def run_search(
+    data,
+    config,
+    objectives,
+    *,
+    pop_size,
+    n_evaluations,
+    crossover_rate=1.0,
+    mutation_rate=None,
+    seed=0,
+    engine="batched",
+    n_jobs=None,
+    verbose=0,
+):
+    """Evolve pruning genomes with NSGA-II.
+
+    Parameters
+    ----------
+    data : SearchData
+    config : TrainingConfig
+    objectives : list of Objective
+    pop_size : int
+    n_evaluations : int
+        Genomes evaluated in total, the first population included. The last
+        generation is cut short so that exactly this many are evaluated.
+    crossover_rate : float, default=1.0
+        Probability that two parents are recombined (uniform crossover,
+        each gene from either parent with probability 0.5).
+    mutation_rate : float, default=None
+        Per-gene bit-flip probability; ``1 / n_genes`` when None.
+    seed : int
+    engine : {"batched", "skorch"}
+    n_jobs : int, default=None
+    verbose : int, default=0
+
+    Returns
+    -------
+    front : ParetoFront
+        Members carry trained parameters (no skorch nets yet).
+    history : list of dict
+    evaluator : _Evaluator
+    """
+    from ._head import n_genes
+
+    L = n_genes(config.encoding, config.n_features, config.hidden_layer_sizes)
+    problem = PruningProblem(L, len(objectives))
+    algorithm = NSGA2(
+        pop_size=pop_size,
+        sampling=DensitySampling(),
+        crossover=UniformCrossover(prob=crossover_rate),
+        mutation=BitflipMutation(prob=1.0, prob_var=mutation_rate or 1.0 / L),
+        repair=KeepOneGene(),
+        eliminate_duplicates=True,
+    )
+    algorithm.setup(problem, seed=int(seed), verbose=False)
+    front = ParetoFront(
+        [o.name for o in objectives], [o.greater_is_better for o in objectives]
+    )
+    evaluator = _Evaluator(data, config, objectives, engine, n_jobs)
+    history = []
+    done = 0
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_evaluations, desc="NSGA-II evaluations", unit="genome")
+    t_start = time.perf_counter()
+    generation = 0
+    while done < n_evaluations:
+        pop = algorithm.ask()
+        if pop is None or len(pop) == 0:
+            break
+        pop = pop[: n_evaluations - done]
+        genomes = np.asarray(pop.get("X"), dtype=bool)
+        raw, candidates = evaluator(genomes)
+        F = np.column_stack(
+            [o.to_minimize(raw[:, j]) for j, o in enumerate(objectives)]
+        )
+        pop.set("F", F)
+        algorithm.tell(infills=pop)
+        front.update(candidates)
+        done += len(pop)
+        record = {
+            "generation": generation,
+            "n_evaluations": done,
+            "n_trained": evaluator.n_trained,
+            "front_size": len(front),
+            "seconds": time.perf_counter() - t_start,
+        }
+        for j, o in enumerate(objectives):
+            col = [m.objectives[o.name] for m in front]
+            record[f"best_{o.name}"] = max(col) if o.greater_is_better else min(col)
+        history.append(record)
+        generation += 1
+        if bar is not None:
+            bar.update(len(pop))
+            bar.set_postfix(front=len(front))
+    if bar is not None:
+        bar.close()
+    front.sort()
+    return front, history, evaluator
