@@ -3,6 +3,7 @@ networks, by multi-objective evolutionary pruning (MO-EvoPruneDeepTL)."""
 
 from ._backbones import Backbone, available_backbones, load_backbone
 from ._classifier import EvoPruneClassifier
+from ._export import CompactHead, PrunedNetwork
 from ._front import Member, ParetoFront
 from ._head import MaskedHead
 
@@ -13,6 +14,8 @@ __all__ = [
     "ParetoFront",
     "Member",
     "MaskedHead",
+    "CompactHead",
+    "PrunedNetwork",
     "Backbone",
     "available_backbones",
     "load_backbone",

@@ -27,6 +27,13 @@ from ._front import knee_index
 from ._images import image_spec
 from ._objectives import OBJECTIVES, SearchData, make_objectives
 from ._search import run_search
+from ._ensemble import (
+    DEFAULT_MEMBERS,
+    DEFAULT_VOTING,
+    ensemble_ood_score as mean_odin_score,
+    fitted_member_logits,
+    vote,
+)
 
 __all__ = ["EvoPruneClassifier"]
 
@@ -560,6 +567,159 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    # ---------------------------------------------------------------- ensemble
+    def ensemble_predict_proba(self, X, members=DEFAULT_MEMBERS):
+        """Mean class probabilities of several front members (soft vote).
+
+        Backbone features are computed once; each member runs only its head.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or features, as in :meth:`fit`.
+        members : "front", int, tuple or list of int, default="front"
+            Which members vote: ``"front"`` (all), an int ``k`` (the ``k``
+            most accurate on the validation fold; all when the front is
+            smaller), a percentile window of an objective over the front such
+            as ``("accuracy", 50, 60)`` (the paper's windows; an empty window
+            raises a ValueError), or explicit indices into
+            :attr:`pareto_front_`. The default was chosen by validation
+            accuracy in ``benchmarks/bench_ensemble.py``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from evoprune_sklearn import EvoPruneClassifier
+        >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
+        >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
+        ...                          pop_size=6, n_evaluations=12, random_state=0)
+        >>> clf.fit(X, y).ensemble_predict_proba(X[:2], members=3).shape
+        (2, 2)
+        """
+        check_is_fitted(self)
+        logits = fitted_member_logits(self, X, members)
+        return torch.softmax(logits, dim=-1).mean(dim=0).numpy()
+
+    def ensemble_predict(self, X, members=DEFAULT_MEMBERS, voting=DEFAULT_VOTING):
+        """Class labels voted by several front members.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or features, as in :meth:`fit`.
+        members : "front", int, tuple or list of int, default="front"
+            Which members vote; see :meth:`ensemble_predict_proba`.
+        voting : {"soft", "hard"}, default="soft"
+            ``"soft"``: argmax of the mean probability (exact ties: the
+            lowest class index). ``"hard"``: majority of the members' own
+            predictions (the paper's vote); a tie between classes goes to the
+            one with the larger mean probability, then the lowest class index.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from evoprune_sklearn import EvoPruneClassifier
+        >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
+        >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
+        ...                          pop_size=6, n_evaluations=12, random_state=0)
+        >>> clf.fit(X, y).ensemble_predict(X[:3], members="front", voting="hard").shape
+        (3,)
+        """
+        check_is_fitted(self)
+        if voting not in ("soft", "hard"):
+            raise ValueError(f"voting must be 'soft' or 'hard', got {voting!r}.")
+        logits = fitted_member_logits(self, X, members)
+        return self.classes_[vote(torch.softmax(logits, dim=-1).numpy(), voting)]
+
+    def ensemble_ood_score(self, X, members=DEFAULT_MEMBERS, temperature=1000.0):
+        """Out-of-distribution score of the ensemble: mean of members' ODIN scores.
+
+        Each member's score is ``max softmax(logits / temperature)`` (ODIN
+        without input perturbation); higher means more in-distribution, so
+        ``roc_auc_score(is_in_distribution, score)`` measures OoD detection.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or features, as in :meth:`fit`.
+        members : "front", int, tuple or list of int, default="front"
+            Which members score; see :meth:`ensemble_predict_proba`.
+        temperature : float, default=1000.0
+            ODIN temperature ``T``.
+
+        Returns
+        -------
+        score : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import make_classification
+        >>> from evoprune_sklearn import EvoPruneClassifier
+        >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
+        >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
+        ...                          pop_size=6, n_evaluations=12, random_state=0)
+        >>> clf.fit(X, y).ensemble_ood_score(X[:4]).shape
+        (4,)
+        """
+        check_is_fitted(self)
+        if not isinstance(temperature, numbers.Real) or not temperature > 0:
+            raise ValueError(
+                f"temperature must be a positive number, got {temperature!r}."
+            )
+        logits = fitted_member_logits(self, X, members)
+        return mean_odin_score(logits, temperature)
+
+    def export_model(self, member=None, head_only=False):
+        """A plain torch module of one member with the pruning made physical.
+
+        Pruned features and neurons are removed (smaller ``Linear`` layers),
+        not masked; the logits equal the masked head's. The module is on the
+        CPU in eval mode, its ``state_dict`` saves with :func:`torch.save`
+        and it compiles with :func:`torch.jit.script`.
+
+        Parameters
+        ----------
+        member : int, default=None
+            Index into :attr:`pareto_front_`; :attr:`best_index_` when None.
+        head_only : bool, default=False
+            True: a :class:`CompactHead` taking backbone features
+            (``extract_features``) to logits. False: a
+            :class:`PrunedNetwork`, the frozen backbone (normalisation
+            included) plus the compact head, taking float ``(n, 3, H, W)``
+            images in ``[0, 1]`` to logits. Feature-input estimators
+            (``backbone=None``) need ``head_only=True``.
+
+        Returns
+        -------
+        model : CompactHead or PrunedNetwork
+            ``model.summary()`` reports parameter counts and the saving.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from evoprune_sklearn import EvoPruneClassifier
+        >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
+        >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
+        ...                          pop_size=6, n_evaluations=12, random_state=0)
+        >>> head = clf.fit(X, y).export_model(head_only=True)
+        >>> s = head.summary()
+        >>> s["n_parameters"] <= s["n_dense_parameters"]
+        True
+        """
+        from ._export import export_member
+
+        check_is_fitted(self)
+        return export_member(self, member, head_only)
 
     def __setstate__(self, state):
         self.__dict__.update(state)
