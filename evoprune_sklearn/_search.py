@@ -155,6 +155,34 @@ class _Evaluator:
         return results
 
 
+def hypervolume_reference(objectives):
+    """The fixed reference point of the hypervolume, in minimisation form.
+
+    Each objective's worst possible value: every built-in objective lies in
+    ``[0, 1]`` (accuracy, AUROC and attacked accuracy: worst 0; complexity:
+    worst 1), so the reference is ``0`` for objectives to maximise (minimised
+    as ``-value``) and ``1`` for those to minimise. An objective may set a
+    ``hypervolume_reference`` attribute (its own worst value) instead.
+    Members at the reference in some objective add no volume.
+    """
+    ref = []
+    for o in objectives:
+        worst = getattr(o, "hypervolume_reference", 0.0 if o.greater_is_better else 1.0)
+        ref.append(-worst if o.greater_is_better else worst)
+    return np.array(ref, dtype=float)
+
+
+def front_hypervolume(front, objectives):
+    """Hypervolume of ``front`` (pymoo's exact indicator) at the fixed
+    :func:`hypervolume_reference`; with the built-in objectives it is the
+    fraction of the unit objective box the front dominates, in ``[0, 1]``."""
+    from pymoo.indicators.hv import HV
+
+    if len(front) == 0:
+        return 0.0
+    return float(HV(ref_point=hypervolume_reference(objectives))(front.minimization_matrix()))
+
+
 def run_search(
     data,
     config,
@@ -247,6 +275,7 @@ def run_search(
         for j, o in enumerate(objectives):
             col = [m.objectives[o.name] for m in front]
             record[f"best_{o.name}"] = max(col) if o.greater_is_better else min(col)
+        record["hypervolume"] = front_hypervolume(front, objectives)
         history.append(record)
         generation += 1
         if bar is not None:
