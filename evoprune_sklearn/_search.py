@@ -196,6 +196,7 @@ def run_search(
     engine="batched",
     n_jobs=None,
     verbose=0,
+    state=None,
 ):
     """Evolve pruning genomes with NSGA-II.
 
@@ -217,6 +218,10 @@ def run_search(
     engine : {"batched", "skorch"}
     n_jobs : int, default=None
     verbose : int, default=0
+    state : SearchState, default=None
+        Records the search after every generation (in memory, and in a
+        checkpoint file when it has a path); when it holds a loaded
+        checkpoint, the search continues from there.
 
     Returns
     -------
@@ -251,6 +256,12 @@ def run_search(
         bar = tqdm(total=n_evaluations, desc="NSGA-II evaluations", unit="genome")
     t_start = time.perf_counter()
     generation = 0
+    if state is not None:
+        done, generation = state.restore(algorithm, evaluator, front, history)
+        if history:
+            t_start -= history[-1]["seconds"]
+        if bar is not None:
+            bar.update(done)
     while done < n_evaluations:
         pop = algorithm.ask()
         if pop is None or len(pop) == 0:
@@ -278,6 +289,8 @@ def run_search(
         record["hypervolume"] = front_hypervolume(front, objectives)
         history.append(record)
         generation += 1
+        if state is not None:
+            state.save(algorithm, evaluator, front, history, done, generation)
         if bar is not None:
             bar.update(len(pop))
             bar.set_postfix(front=len(front))

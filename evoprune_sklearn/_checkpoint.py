@@ -1,0 +1,543 @@
+"""Resumable searches: the search state after every generation, on disk.
+
+A checkpoint holds everything the rest of a search depends on, so that a
+search killed at any point and resumed gives the same front as one that ran
+through:
+
+* the NSGA-II population (genomes, objective values, rank, crowding), the
+  generation counter and the bit-generator state of pymoo's random generator;
+* the evaluation cache (packed genomes and their objective values), so that
+  genomes seen before the interruption are not retrained (a trained head is a
+  pure function of its genome, see :mod:`evoprune_sklearn._engine`);
+* the Pareto front so far, trained head parameters included, and ``history_``;
+* the seeds and the train/validation split of the fit;
+* a fingerprint of the training data, of the parameters that shape the search
+  and of the package version, so a checkpoint is never resumed for another
+  problem.
+
+The file is written with :func:`torch.save` and only ever holds tensors,
+strings, numbers, lists and dicts (metadata as one JSON string), so it loads
+with ``torch.load(weights_only=True)``: opening a checkpoint never executes
+code from it. Every write goes to a temporary file in the same folder that
+then replaces the checkpoint in one ``os.replace``; a crash mid-write leaves
+the previous checkpoint intact.
+"""
+
+import contextlib
+import hashlib
+import json
+import numbers
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+__all__ = [
+    "SearchState",
+    "load_checkpoint",
+    "data_fingerprint",
+    "search_parameters",
+    "transactional_fit",
+    "open_search_state",
+]
+
+FORMAT = "evoprune_sklearn.checkpoint"
+FORMAT_VERSION = 1
+
+# Parameters that cannot change what the search finds: the front is the same
+# for any n_jobs (heads are pure functions of their genomes), verbosity only
+# prints, and selection picks a member after the search.
+_NOT_SEARCH_PARAMETERS = frozenset({"checkpoint", "verbose", "n_jobs", "selection"})
+
+
+def _package_version():
+    import evoprune_sklearn
+
+    return evoprune_sklearn.__version__
+
+
+# ----------------------------------------------------------------- fingerprint
+def _hash_array(h, a):
+    if hasattr(a, "fingerprint"):  # lazy image arrays hash their files
+        h.update(b"lazy:" + a.fingerprint().encode())
+        return
+    a = np.asarray(a)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    if a.dtype.kind == "O":
+        h.update(repr(a.tolist()).encode())
+    else:
+        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+
+
+def data_fingerprint(*arrays):
+    """A hex digest identifying the data a search runs on.
+
+    Parameters
+    ----------
+    *arrays : array-like or None
+        ``X``, ``y`` and any further data (None entries are allowed).
+
+    Returns
+    -------
+    digest : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evoprune_sklearn._checkpoint import data_fingerprint
+    >>> X = np.zeros((3, 2))
+    >>> data_fingerprint(X, [0, 1, 0]) == data_fingerprint(X.copy(), [0, 1, 0])
+    True
+    >>> data_fingerprint(X, [0, 1, 0]) == data_fingerprint(X, [0, 1, 1])
+    False
+    """
+    h = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+        else:
+            _hash_array(h, a)
+        h.update(b"|")
+    return h.hexdigest()
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.random.RandomState):
+        # The seeds drawn from it are stored in the checkpoint and reused.
+        return "RandomState instance"
+    return repr(value)
+
+
+def _file_digest(path):
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def search_parameters(estimator):
+    """The estimator parameters a checkpoint must agree on, JSON-able.
+
+    Parameters that cannot change the front (``checkpoint``, ``verbose``,
+    ``n_jobs``, ``selection``) are left out, so a search may be resumed with
+    more workers or another selection rule. A weights file is identified by a
+    digest of its content, not only by its path.
+
+    Parameters
+    ----------
+    estimator : EvoPruneClassifier
+
+    Returns
+    -------
+    params : dict
+    """
+    params = {
+        k: _jsonable(v)
+        for k, v in sorted(estimator.get_params(deep=False).items())
+        if k not in _NOT_SEARCH_PARAMETERS
+    }
+    weights = estimator.get_params(deep=False).get("weights")
+    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+        params["weights_digest"] = _file_digest(weights)
+    return params
+
+
+# ------------------------------------------------------------------ file I/O
+def _atomic_save(obj, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".evoprune-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def check_checkpoint_path(path):
+    """Validate ``checkpoint=`` cheaply: a file path in an existing folder."""
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"checkpoint must be a file path or None, got {type(path).__name__}."
+        )
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(
+            f"checkpoint={path!r} is a directory; pass the path of a file "
+            "(it is created if missing)."
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(
+            f"checkpoint={path!r}: the folder {folder!r} does not exist."
+        )
+    return path
+
+
+def load_checkpoint(path):
+    """Read a checkpoint file safely (``torch.load(weights_only=True)``).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    blob : dict
+        The stored tensors plus ``"meta"``, the decoded metadata.
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be read, would need code to be unpickled, or is
+        not an evoprune_sklearn checkpoint.
+    """
+    path = os.fspath(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign files
+        raise ValueError(
+            f"checkpoint file {path!r} could not be read as an evoprune_sklearn "
+            f"checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            "Checkpoints are loaded with torch.load(weights_only=True) and never run "
+            "code; delete the file or pass another checkpoint path."
+        ) from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(
+            f"checkpoint file {path!r} is not an evoprune_sklearn checkpoint; "
+            "delete it or pass another checkpoint path."
+        )
+    blob = dict(blob)
+    blob["meta"] = json.loads(blob["meta"])
+    return blob
+
+
+# ---------------------------------------------------------------- search state
+def _algorithm_state(algorithm):
+    """What pymoo's NSGA-II needs to continue exactly where it stopped."""
+    rng = algorithm.random_state.bit_generator.state
+    if not algorithm.is_initialized:
+        return {"rng": rng, "n_iter": None}, {}
+    pop = algorithm.pop
+    X = np.asarray(pop.get("X"))
+    tensors = {
+        "pop_X": torch.from_numpy(X.astype(bool)),
+        "pop_F": torch.from_numpy(np.asarray(pop.get("F"), dtype=np.float64)),
+        "pop_rank": torch.from_numpy(np.asarray(pop.get("rank"), dtype=np.float64)),
+        "pop_crowding": torch.from_numpy(
+            np.asarray(pop.get("crowding"), dtype=np.float64)
+        ),
+    }
+    meta = {"rng": rng, "n_iter": int(algorithm.n_iter), "x_dtype": X.dtype.str}
+    return meta, tensors
+
+
+def _restore_algorithm(algorithm, meta, blob):
+    from pymoo.core.population import Population
+
+    algorithm.random_state.bit_generator.state = meta["rng"]
+    if meta["n_iter"] is None:
+        return
+    X = blob["pop_X"].numpy().astype(np.dtype(meta["x_dtype"]))
+    pop = Population.new(X=X, F=blob["pop_F"].numpy().copy())
+    pop.set("rank", blob["pop_rank"].numpy().astype(int))
+    pop.set("crowding", blob["pop_crowding"].numpy().copy())
+    # What Algorithm.advance() leaves behind after a tell(), without drawing
+    # from the random generator: the survivors, the counter, the optimum.
+    algorithm._initialize()
+    algorithm.pop = pop
+    algorithm.is_initialized = True
+    algorithm.n_iter = meta["n_iter"]
+    algorithm._set_optimum()
+
+
+def _front_state(front):
+    members = list(front)
+    meta = [
+        {"objectives": m.objectives, "train_loss": [float(v) for v in m.train_loss]}
+        for m in members
+    ]
+    tensors = {
+        "front_genomes": torch.from_numpy(
+            np.array([m.genome for m in members], dtype=bool).reshape(len(members), -1)
+        ),
+        "front_params": [
+            [(torch.as_tensor(w).cpu(), torch.as_tensor(b).cpu()) for w, b in m.params]
+            for m in members
+        ],
+    }
+    return meta, tensors
+
+
+def _restore_front(front, meta, blob):
+    from ._front import Member
+
+    genomes = blob["front_genomes"].numpy()
+    front.members = [
+        Member(
+            genomes[i],
+            info["objectives"],
+            params=[(w, b) for w, b in blob["front_params"][i]],
+            train_loss=info["train_loss"],
+        )
+        for i, info in enumerate(meta)
+    ]
+
+
+def _evaluator_state(evaluator):
+    keys = list(evaluator.cache)
+    sizes = sorted({k[0] for k in keys})
+    packed = np.array([np.frombuffer(k[1], dtype=np.uint8) for k in keys], dtype=np.uint8)
+    values = np.array([np.asarray(evaluator.cache[k], dtype=np.float64) for k in keys])
+    meta = {
+        "genome_size": sizes[0] if sizes else 0,
+        "n_trained": int(evaluator.n_trained),
+        "flops": float(getattr(evaluator, "flops", 0.0)),
+        "train_seconds": float(getattr(evaluator, "train_seconds", 0.0)),
+    }
+    tensors = {
+        "cache_keys": torch.from_numpy(packed.reshape(len(keys), -1)),
+        "cache_values": torch.from_numpy(values.reshape(len(keys), -1)),
+    }
+    return meta, tensors
+
+
+def _restore_evaluator(evaluator, meta, blob):
+    size = meta["genome_size"]
+    keys = blob["cache_keys"].numpy()
+    values = blob["cache_values"].numpy()
+    evaluator.cache = {
+        (size, keys[i].tobytes()): values[i].copy() for i in range(len(keys))
+    }
+    evaluator.n_trained = meta["n_trained"]
+    evaluator.flops = meta["flops"]
+    evaluator.train_seconds = meta["train_seconds"]
+
+
+class SearchState:
+    """The state of a search after its last completed generation.
+
+    :func:`~evoprune_sklearn._search.run_search` calls :meth:`save` after
+    every generation; the state keeps a snapshot in memory (what a fit
+    interrupted by Ctrl-C returns) and, with a ``path``, writes it atomically
+    to disk. Built by :meth:`open`, it holds a loaded checkpoint that
+    :meth:`restore` puts back into a freshly set-up search.
+
+    Parameters
+    ----------
+    path : str or None
+        Checkpoint file; None keeps the state in memory only.
+    fingerprint : dict
+        ``{"version", "parameters", "data"}`` identifying the problem.
+    seeds : dict
+        Seeds of the fit (split, search, init, shuffle).
+    split : tuple of ndarray
+        Train and validation indices.
+    """
+
+    def __init__(self, path, fingerprint, seeds, split=None):
+        self.path = path
+        self.fingerprint = fingerprint
+        self.seeds = dict(seeds)
+        self.split = split
+        self.loaded = None
+        self.front = None
+        self.history = None
+        self.evaluator = None
+        self.generation = 0
+        self.done = 0
+
+    @classmethod
+    def open(cls, path, fingerprint, seeds):
+        """A state for ``path``, resuming the checkpoint stored there if any.
+
+        Raises ValueError when the file exists but belongs to another
+        version, other parameters or other data.
+        """
+        state = cls(path, fingerprint, seeds)
+        if path is None or not os.path.exists(path):
+            return state
+        blob = load_checkpoint(path)
+        _check_fingerprint(path, blob["meta"]["fingerprint"], fingerprint)
+        meta = blob["meta"]
+        state.loaded = blob
+        state.seeds = meta["seeds"]
+        state.split = (blob["train_index"].numpy(), blob["val_index"].numpy())
+        return state
+
+    @property
+    def resumed_generation(self):
+        """Generations the loaded checkpoint had completed (0 when fresh)."""
+        return 0 if self.loaded is None else self.loaded["meta"]["generation"]
+
+    def restore(self, algorithm, evaluator, front, history):
+        """Put a loaded checkpoint back; return ``(done, generation)``."""
+        if self.loaded is None:
+            return 0, 0
+        blob, meta = self.loaded, self.loaded["meta"]
+        _restore_algorithm(algorithm, meta["algorithm"], blob)
+        _restore_evaluator(evaluator, meta["evaluator"], blob)
+        _restore_front(front, meta["front"], blob)
+        history[:] = meta["history"]
+        self.evaluator = evaluator
+        self._snapshot(front, history, meta["done"], meta["generation"])
+        return meta["done"], meta["generation"]
+
+    def _snapshot(self, front, history, done, generation):
+        from ._front import ParetoFront
+
+        snap = ParetoFront(front.objective_names, front.greater_is_better)
+        snap.members = list(front.members)
+        self.front = snap
+        self.history = [dict(r) for r in history]
+        self.done, self.generation = int(done), int(generation)
+
+    def save(self, algorithm, evaluator, front, history, done, generation):
+        """Record the state after a completed generation (and write it)."""
+        self._snapshot(front, history, done, generation)
+        self.evaluator = evaluator
+        if self.path is None:
+            return
+        alg_meta, alg_t = _algorithm_state(algorithm)
+        ev_meta, ev_t = _evaluator_state(evaluator)
+        fr_meta, fr_t = _front_state(front)
+        meta = {
+            "fingerprint": self.fingerprint,
+            "seeds": self.seeds,
+            "done": int(done),
+            "generation": int(generation),
+            "history": history,
+            "algorithm": alg_meta,
+            "evaluator": ev_meta,
+            "front": fr_meta,
+        }
+        train, val = self.split
+        blob = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "meta": json.dumps(meta, default=_json_default),
+            "train_index": torch.as_tensor(np.asarray(train, dtype=np.int64)),
+            "val_index": torch.as_tensor(np.asarray(val, dtype=np.int64)),
+            **alg_t,
+            **ev_t,
+            **fr_t,
+        }
+        _atomic_save(blob, self.path)
+
+    def interrupted_result(self):
+        """Front, history and evaluator of the last completed generation.
+
+        Raises KeyboardInterrupt again when no generation completed.
+        """
+        if self.front is None or not len(self.front):
+            raise KeyboardInterrupt
+        self.front.sort()
+        return self.front, self.history, self.evaluator
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+
+
+def _check_fingerprint(path, stored, current):
+    if stored.get("version") != current["version"]:
+        raise ValueError(
+            f"checkpoint file {path!r} was written by evoprune_sklearn "
+            f"{stored.get('version')}, but this is version {current['version']}; "
+            "a search cannot be resumed across versions. Delete the file or pass "
+            "another checkpoint path."
+        )
+    old, new = stored.get("parameters", {}), current["parameters"]
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        diffs = ", ".join(f"{k}={old.get(k)!r} there, {new.get(k)!r} here" for k in changed)
+        raise ValueError(
+            f"checkpoint file {path!r} belongs to a search with other parameters "
+            f"({diffs}). Fit with the same parameters to resume it, or pass "
+            "another checkpoint path."
+        )
+    if stored.get("data") != current["data"]:
+        raise ValueError(
+            f"checkpoint file {path!r} belongs to a search on other training data "
+            "(X, y or X_ood differ from the data it was written for). Fit on the "
+            "same data to resume it, or pass another checkpoint path."
+        )
+
+
+# --------------------------------------------------------------- failed fits
+def transactional_fit(fit):
+    """Make ``fit`` all-or-nothing.
+
+    When ``fit`` raises (bad input found late, Ctrl-C before any generation
+    completed, ...), the estimator gets back exactly the fitted state it had
+    before, instead of a mix of new attributes (``classes_``) and an old
+    front that would predict garbage.
+    """
+    import functools
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
+
+
+def open_search_state(estimator, data, seeds):
+    """The :class:`SearchState` of a fit, resuming ``estimator.checkpoint``.
+
+    Called after input validation and before any heavy work, so a checkpoint
+    written for other data, other parameters or another version is refused
+    at once.
+
+    Parameters
+    ----------
+    estimator : EvoPruneClassifier
+    data : tuple
+        The validated training inputs (``X``, ``y``, ``X_ood``); an image
+        input given as ``(images, spec)`` is identified by its images.
+    seeds : dict
+        Seeds drawn from ``random_state``; replaced by the stored ones when a
+        checkpoint is resumed (so ``random_state=None`` resumes too).
+
+    Returns
+    -------
+    state : SearchState
+    """
+    path = check_checkpoint_path(estimator.checkpoint)
+    fingerprint = None
+    if path is not None:
+        arrays = [d[0] if isinstance(d, tuple) else d for d in data]
+        fingerprint = {
+            "version": _package_version(),
+            "parameters": search_parameters(estimator),
+            "data": data_fingerprint(*arrays),
+        }
+    return SearchState.open(path, fingerprint, seeds)
