@@ -6,6 +6,7 @@ from ._classifier import EvoPruneClassifier
 from ._export import CompactHead, PrunedNetwork
 from ._front import Member, ParetoFront
 from ._head import MaskedHead
+from ._ood import OODSet
 
 __version__ = "0.1.0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "ParetoFront",
     "Member",
     "MaskedHead",
+    "OODSet",
     "CompactHead",
     "PrunedNetwork",
     "Backbone",

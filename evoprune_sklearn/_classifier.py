@@ -26,6 +26,7 @@ from ._engine import TrainingConfig, wrap_in_skorch
 from ._front import knee_index
 from ._images import image_spec
 from ._objectives import OBJECTIVES, SearchData, make_objectives
+from ._ood import check_robustness_args, validate_ood
 from ._search import run_search
 from ._ensemble import (
     DEFAULT_MEMBERS,
@@ -79,10 +80,53 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         (EvoPruneDeepTL).
     hidden_layer_sizes : tuple of int, default=(512,)
         Sizes of the one or two sparse hidden layers of the head.
-    objectives : tuple of str, default=("accuracy", "complexity")
+    objectives : tuple of str, default=("accuracy", "complexity", "robustness")
         Objectives optimised together. ``"accuracy"`` (validation accuracy,
         higher is better) is required; ``"complexity"`` is the fraction of
-        genes kept (lower is better).
+        genes kept (lower is better); ``"robustness"`` (higher is better) is
+        measured as chosen by ``robustness``.
+    robustness : {"odin", "fgsm", "pgd"}, default="odin"
+        What the ``"robustness"`` objective measures on the validation fold.
+
+        - ``"odin"``: out-of-distribution detection, the AUROC of the ODIN
+          score ``max softmax(logits / odin_temperature)`` separating
+          validation samples from OoD samples (``X_ood`` in :meth:`fit`, or
+          the default synthetic set described there). With
+          ``odin_epsilon=0`` it costs two head forward passes per candidate
+          on cached features.
+        - ``"fgsm"`` / ``"pgd"``: accuracy on validation images attacked
+          (torchattacks) through the whole network, frozen backbone included,
+          within an L-infinity ball of ``attack_eps`` in ``[0, 1]`` pixel
+          space. Costs 2 (FGSM) or ``attack_steps + 1`` (PGD) backbone passes
+          per image of ``robustness_subset`` and per candidate. Image input
+          only: with ``backbone=None`` there are no pixels, so a pixel budget
+          has no meaning and fit raises a ValueError.
+
+        The MO-EvoPruneDeepTL research code used temperature scaling only,
+        measured it on the test split and reused stale values for duplicate
+        genomes; here every objective is measured on the validation fold and
+        cached together per genome.
+    odin_temperature : float, default=1000.0
+        ODIN temperature ``T``; 1 gives the plain maximum-softmax baseline.
+    odin_epsilon : float, default=0.0
+        ODIN input perturbation ``x' = x - eps * sign(-grad log S_yhat(x; T))``
+        in ``[0, 1]`` pixel units (feature units with ``backbone=None``).
+        0 scores the cached features (temperature scaling only); a positive
+        value costs one backward and one extra forward pass of the backbone
+        per candidate for up to ``robustness_subset`` validation and as many
+        OoD images.
+    robustness_subset : int or None, default=256
+        At most this many validation images (and OoD images) are pushed
+        through the backbone per candidate by the modes that need pixels
+        (``"fgsm"``, ``"pgd"``, ``"odin"`` with ``odin_epsilon > 0``); a
+        fixed random subset drawn from ``random_state``. None uses them all.
+        ``"odin"`` with ``odin_epsilon=0`` always uses every sample.
+    attack_eps : float, default=8/255
+        L-infinity radius of the FGSM/PGD attack in ``[0, 1]`` pixel units.
+    attack_steps : int, default=10
+        PGD iterations.
+    attack_alpha : float, default=None
+        PGD step size; ``2.5 * attack_eps / attack_steps`` when None.
     pop_size : int, default=30
         NSGA-II population size.
     n_evaluations : int, default=200
@@ -159,6 +203,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Heads actually trained (distinct genomes).
     fit_time_ : dict
         Seconds spent on ``features``, ``search`` and ``total``.
+    n_ood_samples_ : int or None
+        OoD samples the ODIN robustness objective scored against (given or
+        synthetic); None when it is not used.
 
     See Also
     --------
@@ -174,7 +221,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     >>> clf.fit(X, y).predict(X[:3]).shape
     (3,)
     >>> sorted(clf.pareto_front_.to_frame().columns)
-    ['accuracy', 'complexity', 'n_genes_on']
+    ['accuracy', 'complexity', 'n_genes_on', 'robustness']
     """
 
     _parameter_constraints = {
@@ -184,6 +231,13 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "encoding": [StrOptions({"features", "neurons"})],
         "hidden_layer_sizes": [tuple, list],
         "objectives": [tuple, list],
+        "robustness": [StrOptions({"odin", "fgsm", "pgd"})],
+        "odin_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "odin_epsilon": [Interval(numbers.Real, 0, None, closed="left")],
+        "robustness_subset": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "attack_eps": [Interval(numbers.Real, 0, 1, closed="both")],
+        "attack_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "attack_alpha": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "pop_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_evaluations": [Interval(numbers.Integral, 1, None, closed="left")],
         "crossover_rate": [Interval(numbers.Real, 0, 1, closed="both")],
@@ -211,7 +265,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         image_size=None,
         encoding="features",
         hidden_layer_sizes=(512,),
-        objectives=("accuracy", "complexity"),
+        objectives=("accuracy", "complexity", "robustness"),
+        robustness="odin",
+        odin_temperature=1000.0,
+        odin_epsilon=0.0,
+        robustness_subset=256,
+        attack_eps=8 / 255,
+        attack_steps=10,
+        attack_alpha=None,
         pop_size=30,
         n_evaluations=200,
         crossover_rate=1.0,
@@ -234,6 +295,13 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.encoding = encoding
         self.hidden_layer_sizes = hidden_layer_sizes
         self.objectives = objectives
+        self.robustness = robustness
+        self.odin_temperature = odin_temperature
+        self.odin_epsilon = odin_epsilon
+        self.robustness_subset = robustness_subset
+        self.attack_eps = attack_eps
+        self.attack_steps = attack_steps
+        self.attack_alpha = attack_alpha
         self.pop_size = pop_size
         self.n_evaluations = n_evaluations
         self.crossover_rate = crossover_rate
@@ -282,6 +350,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"objectives must include 'accuracy', got {objectives!r}."
             )
+        if "robustness" in objectives:
+            check_robustness_args(self)
         if self.n_evaluations < self.pop_size:
             raise ValueError(
                 f"n_evaluations={self.n_evaluations} is smaller than pop_size="
@@ -365,7 +435,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         )
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, y):
+    def fit(self, X, y, X_ood=None):
         """Extract features once, then evolve the Pareto front of pruned heads.
 
         Parameters
@@ -376,6 +446,20 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             when ``backbone=None``.
         y : array-like of shape (n_samples,)
             Class labels of any type.
+        X_ood : array-like or OODSet, default=None
+            Out-of-distribution samples for ``robustness="odin"``: images in
+            any of the formats of ``X``, any size (resized like ``X``), or a
+            2-D feature matrix with the columns of ``X`` when
+            ``backbone=None``. When None, a synthetic OoD set as large as the
+            validation fold is built from the training fold: noise images
+            matched to the training images' per-channel statistics (Gaussian
+            and uniform) and training images with shuffled patches; with
+            ``backbone=None``, the feature-space analogues (see
+            ``evoprune_sklearn._ood.synthetic_ood_features``). Inside
+            ``GridSearchCV`` or ``cross_val_score`` wrap it as
+            ``OODSet(X_ood)``: scikit-learn slices fit parameters as long as
+            ``X`` per fold, and a plain array of that length would be cut
+            down (a warning says so when the lengths match).
 
         Returns
         -------
@@ -385,6 +469,13 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         self._check_params()
         Xv, y = self._validate_input(X, y, reset=True)
+        ood = validate_ood(
+            X_ood,
+            image_input=self.backbone is not None,
+            n_features=self.n_features_in_,
+            n_samples=len(y),
+            used="robustness" in self.objectives and self.robustness == "odin",
+        )
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -398,6 +489,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         split_seed, search_seed, init_seed, shuffle_seed = rng.randint(
             0, 2**31 - 1, size=4
         )
+        robustness_seed = int(rng.randint(0, 2**31 - 1))
         train, val = self._split(y_enc, int(split_seed))
         self._n_val = len(val)
         self._train_index, self._val_index = train, val
@@ -428,9 +520,15 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             features[train], y_enc[train], features[val], y_enc[val], len(self.classes_)
         )
         data.train_index, data.val_index = train, val
+        # Raw inputs for objectives that need pixels or OoD data; dropped after
+        # prepare so that parallel workers are not sent them every generation.
+        data.images = None if self.backbone is None else Xv
+        data.X_ood, data.seed = ood, robustness_seed
         objectives = make_objectives(tuple(self.objectives), self)
         for obj in objectives:
             obj.prepare(data, self)
+        data.images = data.X_ood = None
+        self.n_ood_samples_ = data.extras.get("n_ood_samples")
         front, history, evaluator = run_search(
             data,
             self._config,

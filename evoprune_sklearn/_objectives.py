@@ -121,3 +121,15 @@ def make_objectives(names, estimator):
         obj = factory(estimator) if not isinstance(factory, type) else factory()
         out.append(obj)
     return out
+
+
+def _robustness_objective(estimator):
+    # Imported lazily: _ood and _adversarial build on this module.
+    from ._ood import make_robustness_objective
+
+    return make_robustness_objective(estimator)
+
+
+# "robustness": ODIN OoD-detection AUROC, or accuracy under FGSM/PGD attack,
+# as chosen by the estimator's ``robustness`` parameter (see _ood.py).
+register_objective("robustness", _robustness_objective)

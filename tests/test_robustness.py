@@ -1,0 +1,263 @@
+"""The robustness objective: ODIN OoD detection and adversarial accuracy."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV, cross_validate
+from torch import nn
+
+from evoprune_sklearn import EvoPruneClassifier, OODSet
+from evoprune_sklearn._adversarial import adversarial_accuracy, attack_images
+from evoprune_sklearn._images import image_spec, resize_batch, to_unit_tensor
+from evoprune_sklearn._ood import (
+    odin_scores,
+    ood_auroc,
+    synthetic_ood_features,
+    synthetic_ood_images,
+)
+from evoprune_sklearn.datasets import load_digits_images
+
+SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, lr=0.01,
+             max_epochs=30, random_state=0)
+
+
+def _noise_images(n, size, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_images(size=32, n_per_class=30)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    """A three-objective search on digits with uniform-noise OoD images."""
+    X, y = digits
+    clf = EvoPruneClassifier(image_size=32, robustness="odin", **SMALL)
+    return clf.fit(X, y, X_ood=_noise_images(60, 24))
+
+
+@pytest.fixture(scope="module")
+def attack_setup(fitted, digits):
+    """The most accurate member as a full network, and validation images."""
+    X, y = digits
+    clf = fitted
+    member = clf.pareto_front_[0]
+    model = nn.Sequential(clf.backbone_.module, member.net.module_).eval()
+    val = clf._val_index
+    y_enc = np.searchsorted(clf.classes_, y[val])
+    return clf, model, X[val], image_spec(X), y_enc
+
+
+def features_data():
+    X, y = make_classification(n_samples=160, n_features=12, n_informative=6,
+                               n_classes=3, random_state=0)
+    return X, y
+
+
+# ----------------------------------------------------------------------- ODIN
+def test_trained_member_separates_digits_from_noise(fitted):
+    front = fitted.pareto_front_
+    assert "robustness" in front.to_frame().columns
+    assert "best_robustness" in fitted.history_[-1]
+    # the most accurate member tells digits from noise images
+    assert front[0].objectives["accuracy"] > 0.6
+    assert front[0].objectives["robustness"] > 0.9
+    assert fitted.n_ood_samples_ == 60
+
+
+def test_temperature_one_is_the_max_softmax_baseline():
+    X, y = features_data()
+    X_ood = np.random.default_rng(1).normal(size=(50, X.shape[1])) * 3
+    clf = EvoPruneClassifier(backbone=None, odin_temperature=1.0, **SMALL)
+    clf.fit(X, y, X_ood=X_ood)
+    X_val = X[clf._val_index].astype(np.float32)
+    for member in clf.pareto_front_:
+        with torch.no_grad():
+            logit_in = member.net.module_(torch.as_tensor(X_val)).double()
+            logit_out = member.net.module_(torch.as_tensor(X_ood, dtype=torch.float32)).double()
+        msp_in = torch.softmax(logit_in, dim=1).max(dim=1).values.numpy()
+        msp_out = torch.softmax(logit_out, dim=1).max(dim=1).values.numpy()
+        expected = ood_auroc(msp_in, msp_out)
+        assert member.objectives["robustness"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_odin_scores_shrink_towards_uniform_with_temperature():
+    logits = np.array([[4.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    assert odin_scores(logits, 1.0)[0] == pytest.approx(np.exp(4) / (np.exp(4) + np.e + 1))
+    hot = odin_scores(logits, 1000.0)
+    # still ordered by confidence although both are within 1e-3 of 1/3
+    assert hot[0] > hot[1] == pytest.approx(1 / 3)
+    assert hot[0] - 1 / 3 < 1e-3
+
+
+def test_input_perturbation_changes_scores_and_is_deterministic():
+    X, y = features_data()
+    kw = dict(backbone=None, **SMALL)
+    plain = EvoPruneClassifier(odin_epsilon=0.0, **kw).fit(X, y)
+    a = EvoPruneClassifier(odin_epsilon=0.05, **kw).fit(X, y)
+    b = EvoPruneClassifier(odin_epsilon=0.05, **kw).fit(X, y)
+    ra = a.pareto_front_.to_frame()["robustness"].to_numpy()
+    assert np.array_equal(ra, b.pareto_front_.to_frame()["robustness"].to_numpy())
+    assert not np.allclose(ra, plain.pareto_front_.to_frame()["robustness"].to_numpy())
+
+
+def test_default_ood_set_is_synthetic_and_documented_size():
+    X, y = features_data()
+    clf = EvoPruneClassifier(backbone=None, **SMALL).fit(X, y)
+    assert clf.n_ood_samples_ == len(clf._val_index)
+    F, kinds = synthetic_ood_features(X, 9, random_state=0)
+    assert F.shape == (9, X.shape[1]) and list(kinds).count("shuffled") == 3
+    # the shuffled kind keeps every marginal: each value comes from X's column
+    shuffled = F[kinds == "shuffled"]
+    for j in range(X.shape[1]):
+        assert np.isin(shuffled[:, j], X[:, j].astype(np.float32)).all()
+
+
+def test_synthetic_ood_images_match_training_statistics(digits):
+    X, _ = digits
+    images, kinds = synthetic_ood_images(X, image_spec(X), 30, random_state=0)
+    assert images.shape == (30, 32, 32, 3) and images.dtype == np.uint8
+    gaussian = images[kinds == "gaussian"] / 255.0
+    assert abs(gaussian.mean() - (X / 255.0).mean()) < 0.05
+    # shuffled images rearrange training images; none is left as it was
+    shuffled = images[kinds == "shuffled"]
+    assert not any(np.array_equal(s, x) for s in shuffled for x in X[:50])
+
+
+# ------------------------------------------------------------------ X_ood input
+@pytest.mark.parametrize(
+    "X_ood, match",
+    [
+        (np.zeros((0, 32, 32, 3), dtype=np.uint8), "0 images"),
+        (np.zeros((5, 32 * 32 * 3), dtype=np.uint8), "3 dimensions"),
+        (np.zeros((5, 32, 32, 4), dtype=np.uint8), "channels"),
+        (np.full((5, 32, 32, 3), 2.0), r"\[0, 1\]"),
+    ],
+)
+def test_misshaped_image_ood_raises_before_work(digits, X_ood, match):
+    X, y = digits
+    clf = EvoPruneClassifier(image_size=32, **SMALL)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y, X_ood=X_ood)
+    assert not hasattr(clf, "backbone_")
+
+
+@pytest.mark.parametrize(
+    "X_ood, match",
+    [
+        (np.zeros((0, 12)), "0 samples"),
+        (np.zeros(12), "2-D"),
+        (np.zeros((5, 11)), "11 features"),
+        (np.full((5, 12), np.nan), "NaN"),
+    ],
+)
+def test_misshaped_feature_ood_raises(X_ood, match):
+    X, y = features_data()
+    with pytest.raises(ValueError, match=match):
+        EvoPruneClassifier(backbone=None, **SMALL).fit(X, y, X_ood=X_ood)
+
+
+def test_images_of_another_size_and_grayscale_are_accepted(digits):
+    X, y = digits
+    gray_ood = _noise_images(12, 20)[..., 0]
+    clf = EvoPruneClassifier(image_size=32, **dict(SMALL, n_evaluations=4))
+    clf.fit(X, y, X_ood=gray_ood)
+    assert clf.n_ood_samples_ == 12
+
+
+@pytest.mark.parametrize("search", ["cross_validate", "grid"])
+def test_ood_set_is_not_sliced_by_cv_even_with_len_of_X(search):
+    X, y = features_data()
+    X_ood = OODSet(np.random.default_rng(2).normal(size=(len(X), X.shape[1])))
+    est = EvoPruneClassifier(backbone=None, **dict(SMALL, n_evaluations=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the length warning must not fire
+        if search == "cross_validate":
+            out = cross_validate(est, X, y, cv=3, params={"X_ood": X_ood},
+                                 return_estimator=True)
+            fitted = out["estimator"]
+        else:
+            grid = GridSearchCV(est, {"odin_temperature": [1.0, 1000.0]}, cv=2)
+            grid.fit(X, y, X_ood=X_ood)
+            fitted = [grid.best_estimator_]
+            assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert all(e.n_ood_samples_ == len(X) for e in fitted)
+
+
+def test_plain_ood_array_of_len_X_warns_that_cv_would_slice_it():
+    X, y = features_data()
+    X_ood = np.random.default_rng(2).normal(size=(len(X), X.shape[1]))
+    with pytest.warns(UserWarning, match="OODSet"):
+        EvoPruneClassifier(backbone=None, **dict(SMALL, n_evaluations=4)).fit(
+            X, y, X_ood=X_ood)
+
+
+def test_ood_ignored_without_odin_warns():
+    X, y = features_data()
+    clf = EvoPruneClassifier(backbone=None, objectives=("accuracy", "complexity"),
+                             **dict(SMALL, n_evaluations=4))
+    with pytest.warns(UserWarning, match="ignored"):
+        clf.fit(X, y, X_ood=np.zeros((3, X.shape[1])))
+    assert clf.n_ood_samples_ is None
+    assert "robustness" not in clf.pareto_front_.to_frame().columns
+
+
+# ---------------------------------------------------------------- adversarial
+def test_attack_stays_inside_eps_ball_in_pixel_space(attack_setup):
+    clf, model, X_val, spec, y_val = attack_setup
+    bb = clf.backbone_
+    images = resize_batch(to_unit_tensor(X_val[:16], spec), bb.input_size)
+    labels = torch.as_tensor(y_val[:16])
+    eps = 8 / 255
+    for method in ("fgsm", "pgd"):
+        adv = attack_images(model, images, labels, method=method, eps=eps,
+                            steps=3, mean=bb.mean, std=bb.std)
+        delta = (adv - images).abs().max()
+        assert delta <= eps + 1e-5
+        assert delta > eps / 2  # the attack really moved the pixels
+        assert adv.min() >= 0 and adv.max() <= 1
+
+
+def test_fgsm_lowers_accuracy_more_as_eps_grows_and_pgd_is_stronger(attack_setup):
+    clf, model, X_val, spec, y_val = attack_setup
+    bb = clf.backbone_
+    X_val, y_val = X_val[:48], y_val[:48]
+    kw = dict(input_size=bb.input_size, mean=bb.mean, std=bb.std, steps=5, alpha=None)
+    with torch.no_grad():
+        feats = clf.extract_features(X_val)
+        clean = float((model[1](torch.as_tensor(feats)).argmax(1).numpy() == y_val).mean())
+    fgsm = [adversarial_accuracy(model, X_val, spec, y_val, method="fgsm", eps=e, **kw)
+            for e in (1 / 255, 4 / 255, 16 / 255)]
+    pgd = adversarial_accuracy(model, X_val, spec, y_val, method="pgd", eps=4 / 255, **kw)
+    assert fgsm[0] < clean
+    assert fgsm[0] >= fgsm[1] >= fgsm[2] and fgsm[2] < fgsm[0]
+    assert pgd <= fgsm[1]
+
+
+@pytest.mark.parametrize("mode", ["fgsm", "pgd", "odin_eps"])
+def test_three_objective_search_runs_in_each_image_mode(digits, mode):
+    X, y = digits
+    kw = dict(robustness="odin", odin_epsilon=0.002) if mode == "odin_eps" else dict(
+        robustness=mode, attack_steps=2)
+    clf = EvoPruneClassifier(image_size=32, robustness_subset=16,
+                             **dict(SMALL, n_evaluations=4), **kw)
+    clf.fit(X, y)
+    rob = clf.pareto_front_.to_frame()["robustness"]
+    assert rob.between(0, 1).all()
+    if mode != "odin_eps":
+        # accuracy on the 16 attacked images of robustness_subset
+        assert np.allclose(rob * 16, np.round(rob * 16))
+
+
+@pytest.mark.parametrize("mode", ["fgsm", "pgd"])
+def test_attacks_refuse_feature_input(mode):
+    X, y = features_data()
+    clf = EvoPruneClassifier(backbone=None, robustness=mode, **SMALL)
+    with pytest.raises(ValueError, match="backbone"):
+        clf.fit(X, y)
