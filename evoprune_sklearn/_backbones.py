@@ -68,7 +68,13 @@ class Backbone:
         self.n_images_forwarded = 0
         with torch.inference_mode():
             probe = torch.zeros(1, 3, self.input_size, self.input_size)
-            self.n_features = int(self.module(self.normalize(probe)).shape[1])
+            try:
+                self.n_features = int(self.module(self.normalize(probe)).shape[1])
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"image_size={self.input_size} is too small for backbone "
+                    f"{name!r} ({str(exc).splitlines()[0]}); use a larger image_size."
+                ) from exc
 
     def normalize(self, images):
         """Apply the backbone's normalisation to ``[0, 1]`` images."""

@@ -1,0 +1,154 @@
+"""End-to-end behaviour of EvoPruneClassifier on images and on features."""
+
+import numpy as np
+import pytest
+
+from evoprune_sklearn import EvoPruneClassifier
+
+
+def test_fit_on_images_gives_a_front_and_predictions(digit_images, make_tiny):
+    X, y = digit_images
+    clf = make_tiny(image_size=32, n_evaluations=12).fit(X, y)
+    front = clf.pareto_front_
+    assert len(front) >= 1
+    frame = front.to_frame()
+    assert list(frame.columns[:2]) == ["accuracy", "complexity"]
+    for member in front:
+        assert member.genome.dtype == bool and member.genome.size == clf.n_genes_
+        assert member.net is not None
+        assert 0.0 <= member.objectives["accuracy"] <= 1.0
+        assert member.objectives["complexity"] == pytest.approx(member.genome.mean())
+    # no member dominates another
+    F = front.minimization_matrix()
+    for i in range(len(F)):
+        for j in range(len(F)):
+            assert not (np.all(F[i] <= F[j]) and np.any(F[i] < F[j]))
+    assert clf.n_genes_ == clf.backbone_.n_features == 1280
+    assert clf.image_shape_ == (32, 32, 3)
+    pred = clf.predict(X)
+    assert set(pred) <= set(clf.classes_)
+    # ImageNet features of digits are far better than chance (10%)
+    assert clf.score(X, y) > 0.5
+    proba = clf.predict_proba(X[:5])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_backbone_runs_once_per_training_image(digit_images, make_tiny):
+    X, y = digit_images
+    clf = make_tiny(image_size=32).fit(X, y)
+    assert clf.backbone_.n_images_forwarded == len(X)
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw", "gray", "float", "gray1"])
+def test_image_layouts_give_the_same_features(digit_images, make_tiny, layout):
+    X, y = digit_images
+    X, y = X[:40], y[:40]
+    ref = make_tiny(image_size=32, pop_size=2, n_evaluations=2)
+    ref.fit(np.concatenate([X] * 2), np.concatenate([y] * 2))
+    base = ref.extract_features(X)
+    variants = {
+        "nhwc": X,
+        "nchw": np.moveaxis(X, -1, 1),
+        "gray": X[..., 0],
+        "float": X.astype(np.float32) / 255,
+        "gray1": X[..., :1],
+    }
+    Xv = variants[layout]
+    clf = make_tiny(image_size=32, pop_size=2, n_evaluations=2)
+    clf.fit(np.concatenate([Xv] * 2), np.concatenate([y] * 2))
+    np.testing.assert_allclose(clf.extract_features(Xv), base, rtol=1e-4, atol=1e-4)
+
+
+def test_neurons_encoding_with_two_layers(blobs, make_tiny):
+    X, y = blobs
+    clf = make_tiny(backbone=None, encoding="neurons", hidden_layer_sizes=(12, 8)).fit(X, y)
+    assert clf.n_genes_ == 20
+    member = clf.pareto_front_[clf.best_index_]
+    head = member.net.module_
+    # pruned neurons really are switched off in the fitted skorch head
+    np.testing.assert_array_equal(head.neuron_mask(0).numpy() > 0, member.genome[:12])
+    np.testing.assert_array_equal(head.neuron_mask(1).numpy() > 0, member.genome[12:])
+    assert clf.score(X, y) > 0.8
+
+
+def test_features_encoding_prunes_inputs(blobs, make_tiny):
+    X, y = blobs
+    clf = make_tiny(backbone=None).fit(X, y)
+    member = clf.pareto_front_[clf.best_index_]
+    X2 = X.copy()
+    X2[:, ~member.genome] = 1e3  # pruned features cannot change the prediction
+    np.testing.assert_allclose(clf.predict_proba(X2), clf.predict_proba(X), rtol=1e-5)
+
+
+def test_history_records_every_generation(blobs, make_tiny):
+    X, y = blobs
+    clf = make_tiny(backbone=None, pop_size=4, n_evaluations=14).fit(X, y)
+    evals = [h["n_evaluations"] for h in clf.history_]
+    assert evals == [4, 8, 12, 14]  # the last generation is cut to the budget
+    assert clf.n_evaluations_ == 14
+    assert clf.n_trained_ <= 14
+    for record in clf.history_:
+        assert {"front_size", "best_accuracy", "best_complexity"} <= set(record)
+
+
+@pytest.mark.parametrize("selection", ["knee", "tradeoff", "accuracy", "complexity", 0])
+def test_selection_picks_the_documented_member(blobs, make_tiny, selection):
+    X, y = blobs
+    clf = make_tiny(backbone=None, n_evaluations=16, selection=selection).fit(X, y)
+    frame = clf.pareto_front_.to_frame()
+    chosen = frame.iloc[clf.best_index_]
+    if selection == "accuracy":
+        assert chosen["accuracy"] == frame["accuracy"].max()
+    elif selection == "complexity":
+        assert chosen["complexity"] == frame["complexity"].min()
+    elif selection == 0:
+        assert clf.best_index_ == 0
+    elif selection == "knee":
+        best = frame["accuracy"].max()
+        se = np.sqrt(best * (1 - best) / clf._n_val)
+        eligible = frame[frame["accuracy"] >= best - se - 1e-12]
+        assert chosen["complexity"] == eligible["complexity"].min()
+    member = clf.pareto_front_[clf.best_index_]
+    np.testing.assert_allclose(
+        clf.predict_proba(X), member.net.predict_proba(X.astype(np.float32)), rtol=1e-6
+    )
+
+
+def test_selection_index_out_of_range(blobs, make_tiny):
+    X, y = blobs
+    with pytest.raises(ValueError, match="Pareto front has only"):
+        make_tiny(backbone=None, selection=999).fit(X, y)
+
+
+def test_string_labels_and_same_seed_same_front(blobs, make_tiny):
+    X, y = blobs
+    labels = np.array(["cat", "dog", "eel"], dtype=object)[y]
+    a = make_tiny(backbone=None).fit(X, labels)
+    b = make_tiny(backbone=None).fit(X, labels)
+    assert set(a.predict(X)) <= {"cat", "dog", "eel"}
+    assert len(a.pareto_front_) == len(b.pareto_front_)
+    for ma, mb in zip(a.pareto_front_, b.pareto_front_):
+        np.testing.assert_array_equal(ma.genome, mb.genome)
+        assert ma.objectives == mb.objectives
+
+
+def test_dense_head_baseline(blobs, make_tiny):
+    X, y = blobs
+    clf = make_tiny(backbone=None).fit(X, y)
+    dense = clf.baseline_
+    assert dense.genome.all() and dense.objectives["complexity"] == 1.0
+    assert dense.net.module_.feature_mask.sum() == X.shape[1]
+    assert np.mean(clf.classes_[dense.net.predict(X.astype(np.float32))] == y) > 0.8
+    # the same training as a candidate: a front member with every gene on
+    # would have exactly these objective values
+    assert set(dense.objectives) == set(clf.pareto_front_.objective_names)
+
+
+def test_validation_split_is_stratified_and_disjoint(blobs, make_tiny):
+    X, y = blobs
+    clf = make_tiny(backbone=None, validation_fraction=0.25).fit(X, y)
+    train, val = clf._train_index, clf._val_index
+    assert len(np.intersect1d(train, val)) == 0
+    assert len(train) + len(val) == len(X)
+    assert len(val) == 60
+    np.testing.assert_array_equal(np.bincount(y[val]), [20, 20, 20])

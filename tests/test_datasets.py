@@ -1,0 +1,61 @@
+"""Bundled digits and class-per-folder image folders."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evoprune_sklearn.datasets import load_digits_images, load_image_folder
+
+
+def test_digits_images():
+    X, y = load_digits_images(size=24)
+    assert X.shape == (1797, 24, 24, 3) and X.dtype == np.uint8
+    assert np.array_equal(X[..., 0], X[..., 2])
+    assert X.max() > 200 and X.min() == 0
+    Xs, ys = load_digits_images(size=8, n_per_class=5)
+    assert Xs.shape == (50, 8, 8, 3) and np.bincount(ys).tolist() == [5] * 10
+
+
+def _write_folder(root, sizes=((10, 12), (10, 12))):
+    for label, color in (("cat", 30), ("dog", 220)):
+        (root / label).mkdir(parents=True)
+        for i, size in enumerate(sizes):
+            arr = np.full((*size, 3), color, dtype=np.uint8)
+            Image.fromarray(arr).save(root / label / f"{i}.png")
+
+
+def test_image_folder_round_trip(tmp_path):
+    _write_folder(tmp_path)
+    X, y = load_image_folder(tmp_path, size=16)
+    assert X.shape == (4, 16, 16, 3)
+    assert list(y) == ["cat", "cat", "dog", "dog"]
+    assert X[0].mean() < 50 and X[-1].mean() > 200
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_image_folder(tmp_path / "nope")
+    with pytest.raises(ValueError, match="no class subfolders"):
+        load_image_folder(tmp_path)
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ValueError, match="no image files"):
+        load_image_folder(tmp_path)
+    (tmp_path / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(ValueError, match="Cannot read image file .*broken.jpg"):
+        load_image_folder(tmp_path)
+
+
+def test_mixed_sizes_need_resizing(tmp_path):
+    _write_folder(tmp_path, sizes=((10, 12), (14, 9)))
+    with pytest.raises(ValueError, match="different sizes"):
+        load_image_folder(tmp_path, size=None)
+    assert load_image_folder(tmp_path, size=8)[0].shape == (4, 8, 8, 3)
+
+
+def test_folder_data_fits(tmp_path, make_tiny):
+    _write_folder(tmp_path, sizes=[(12, 12)] * 6)
+    X, y = load_image_folder(tmp_path, size=16)
+    # 8 training images give one optimiser step an epoch: allow enough epochs
+    clf = make_tiny(image_size=32, validation_fraction=0.34, max_epochs=100).fit(X, y)
+    assert set(clf.classes_) == {"cat", "dog"}
+    assert clf.score(X, y) == 1.0
