@@ -43,7 +43,8 @@ DEFAULT_VOTING = "soft"
 
 #: The accuracy-percentile windows of the MO-EvoPruneDeepTL paper.
 PAPER_WINDOWS = tuple(
-    ("accuracy", lo, hi) for lo, hi in ((50, 60), (60, 70), (70, 80), (75, 85), (80, 90), (85, 95))
+    ("accuracy", lo, hi)
+    for lo, hi in ((50, 60), (60, 70), (70, 80), (75, 85), (80, 90), (85, 95))
 )
 
 

@@ -1,0 +1,123 @@
+"""export_model: pruned parts physically removed, same predictions, smaller."""
+
+import numpy as np
+import pytest
+import torch
+
+from evoprune_sklearn import CompactHead, PrunedNetwork
+
+# accuracy and complexity only: these tests are not about robustness
+TWO = ("accuracy", "complexity")
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+
+
+@pytest.fixture(scope="module")
+def feature_fit(blobs):
+    from conftest import tiny
+
+    X, y = blobs
+    return tiny(backbone=None, objectives=TWO, pop_size=6, n_evaluations=12).fit(X, y), X
+
+
+@pytest.fixture(scope="module")
+def neuron_fit(blobs):
+    from conftest import tiny
+
+    X, y = blobs
+    clf = tiny(backbone=None, objectives=TWO, encoding="neurons", hidden_layer_sizes=(12, 8),
+               pop_size=6, n_evaluations=12).fit(X, y)
+    return clf, X
+
+
+def _masked_logits(clf, i, X):
+    with torch.no_grad():
+        return clf.pareto_front_[i].net.module_(torch.as_tensor(X, dtype=torch.float32))
+
+
+def test_feature_encoding_export_equals_masked_head_and_is_smaller(feature_fit):
+    clf, X = feature_fit
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    for i, member in enumerate(clf.pareto_front_):
+        head = clf.export_model(member=i, head_only=True)
+        assert isinstance(head, CompactHead)
+        with torch.no_grad():
+            torch.testing.assert_close(head(Xt), _masked_logits(clf, i, X),
+                                       rtol=1e-5, atol=1e-5)
+        first = head.summary()["layers"][0]
+        assert first == (member.n_active, 16)  # only kept features are read
+        s = head.summary()
+        kept = member.n_active
+        assert s["n_parameters"] == kept * 16 + 16 + 16 * 3 + 3
+        assert s["n_dense_parameters"] == 24 * 16 + 16 + 16 * 3 + 3
+        if kept < member.genome.size:
+            assert s["n_parameters"] < s["n_dense_parameters"]
+            assert 0 < s["saving"] < 1
+
+
+def test_neuron_encoding_export_drops_neurons(neuron_fit):
+    clf, X = neuron_fit
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    for i, member in enumerate(clf.pareto_front_):
+        head = clf.export_model(member=i, head_only=True)
+        k1, k2 = int(member.genome[:12].sum()), int(member.genome[12:].sum())
+        assert head.summary()["layers"] == [(24, k1), (k1, k2), (k2, 3)]
+        with torch.no_grad():
+            torch.testing.assert_close(head(Xt), _masked_logits(clf, i, X),
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_export_defaults_to_the_selected_member(feature_fit):
+    clf, X = feature_fit
+    head = clf.export_model(head_only=True)
+    with torch.no_grad():
+        proba = torch.softmax(head(torch.as_tensor(X, dtype=torch.float32)), 1).numpy()
+    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
+
+
+def test_export_saves_loads_and_scripts(feature_fit, tmp_path):
+    clf, X = feature_fit
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    head = clf.export_model(head_only=True)
+    path = tmp_path / "head.pt"
+    torch.save(head.state_dict(), path)
+    other = clf.export_model(head_only=True)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.zero_()
+    other.load_state_dict(torch.load(path, weights_only=True))
+    scripted = torch.jit.script(head)
+    with torch.no_grad():
+        torch.testing.assert_close(other(Xt), head(Xt))
+        torch.testing.assert_close(scripted(Xt), head(Xt))
+
+
+def test_full_model_takes_images_and_matches_predict_proba(digit_images, make_tiny):
+    X, y = digit_images
+    # the search size does not matter here: any member's export must match
+    clf = make_tiny(image_size=32, objectives=TWO, pop_size=2, n_evaluations=2).fit(X, y)
+    model = clf.export_model()
+    assert isinstance(model, PrunedNetwork)
+    images = torch.as_tensor(np.moveaxis(X[:20], -1, 1).astype(np.float32) / 255)
+    with torch.no_grad():
+        proba = torch.softmax(model(images), dim=1).numpy()
+        np.testing.assert_allclose(proba, clf.predict_proba(X[:20]), atol=1e-4)
+        # any size is resized the way fit resized it
+        big = torch.nn.functional.interpolate(images, size=(48, 48), mode="nearest")
+        assert model(big).shape == (20, 10)
+        scripted = torch.jit.script(model)
+        torch.testing.assert_close(scripted(images), model(images), rtol=1e-4, atol=1e-4)
+    s = model.summary()
+    assert s["n_total_parameters"] == s["n_backbone_parameters"] + s["n_parameters"]
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+
+
+def test_bad_export_arguments(feature_fit):
+    clf, _ = feature_fit
+    n = len(clf.pareto_front_)
+    with pytest.raises(ValueError, match=f"has {n} member"):
+        clf.export_model(member=n, head_only=True)
+    with pytest.raises(TypeError, match="member must be"):
+        clf.export_model(member="knee", head_only=True)
+    with pytest.raises(ValueError, match="head_only=True"):
+        clf.export_model()  # backbone=None has no image model to export
