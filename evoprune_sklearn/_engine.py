@@ -30,7 +30,19 @@ from ._head import MaskedHead, genome_masks, init_head_parameters
 __all__ = ["TrainingConfig", "TrainedHeads", "train_heads", "make_skorch_net"]
 
 _BUCKET = 128
-_ADAM_KW = {"foreach": False}
+
+
+def _adam(params, lr, device):
+    """Adam with one fused kernel a step where torch has one for ``device``.
+
+    Adam touches every weight once a step; on a CPU the unfused update
+    (a handful of elementwise passes) costs about a third of the matrix
+    products at batch 128, the fused one about a tenth.
+    """
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device/dtype
+        return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
 
 
 @dataclass(frozen=True)
@@ -57,9 +69,20 @@ class TrainingConfig:
 
 
 def _batch_orders(n, config):
-    """The mini-batch order of every epoch, shared by all candidates."""
+    """The mini-batch order of every epoch, shared by all candidates.
+
+    Drawn exactly as skorch's shuffling ``DataLoader`` draws it from the same
+    generator, so both engines see the same batches: each epoch's iterator
+    takes a base seed, then ``RandomSampler`` a permutation, and once
+    exhausted a second (empty-sliced) permutation.
+    """
     gen = torch.Generator().manual_seed(int(config.shuffle_seed))
-    return [torch.randperm(n, generator=gen) for _ in range(config.max_epochs)]
+    orders = []
+    for _ in range(config.max_epochs):
+        torch.empty((), dtype=torch.int64).random_(generator=gen)
+        orders.append(torch.randperm(n, generator=gen))
+        torch.randperm(n, generator=gen)
+    return orders
 
 
 def _unit_sets(genome, config):
@@ -74,8 +97,25 @@ def _padded(k, full):
     return max(1, min(full, int(math.ceil(k / _BUCKET)) * _BUCKET))
 
 
+def _layer_flops(sizes, n_candidates=1):
+    """FLOPs of one training step per sample: forward and backward products.
+
+    ``sizes`` are the widths ``[in, hidden..., out]``. Layer 0 needs no
+    input gradient (features are constants), so it costs two products, the
+    others three.
+    """
+    total = 0
+    for layer in range(len(sizes) - 1):
+        total += 2 * sizes[layer] * sizes[layer + 1] * (3 if layer > 0 else 2)
+    return total * n_candidates
+
+
 class _Group:
-    """Candidates with the same padded compact sizes, stacked together."""
+    """Candidates with the same padded compact sizes, stacked together.
+
+    ``weights``/``biases`` hold the final parameters of every member; while
+    training, :class:`_Trainer` works on copies of the rows still training.
+    """
 
     def __init__(self, members, sets, config, init):
         self.members = members
@@ -105,6 +145,9 @@ class _Group:
                     self.unit_masks[layer][g, 0, : len(cols)] = 1.0
         self.input_index = idx
         self.sets = sets
+        n_units = [[len(u) for u in s] + [config.n_classes] for s in sets]
+        self.useful_flops_per_sample = [_layer_flops(u) for u in n_units]
+        self.executed_flops_per_sample = _layer_flops(self.sizes + [config.n_classes])
 
     def to(self, device):
         self.input_index = self.input_index.to(device)
@@ -113,40 +156,113 @@ class _Group:
         self.biases = [b.to(device) for b in self.biases]
         return self
 
-    def parameters(self):
-        return self.weights + self.biases
-
     def forward(self, X_aug):
-        """Logits ``(G, B, C)`` for a batch of augmented features ``(B, d+1)``."""
-        G, k0 = self.input_index.shape
-        x = X_aug[:, self.input_index.reshape(-1)].reshape(-1, G, k0).transpose(0, 1)
-        n_layers = len(self.weights)
-        for layer in range(n_layers):
-            x = torch.baddbmm(self.biases[layer], x, self.weights[layer])
-            if layer < n_layers - 1:
-                x = torch.relu(x) * self.unit_masks[layer]
-        return x
+        """Logits ``(G, n, C)`` for augmented features ``(n, d+1)``."""
+        return _forward(X_aug, self.input_index, self.weights, self.biases, self.unit_masks)
 
-    def flops_per_sample(self, n_classes):
-        """Multiply-adds x2 of one training step per sample, forward + backward."""
-        sizes = self.sizes + [n_classes]
-        total = 0
-        for layer in range(len(sizes) - 1):
-            mm = 2 * sizes[layer] * sizes[layer + 1]
-            total += mm * (3 if layer > 0 else 2)  # no input gradient for layer 0
-        return total * len(self.members)
+
+def _forward(X_aug, input_index, weights, biases, unit_masks):
+    # One gather straight into the (G, n, k0) layout the batched product reads.
+    x = X_aug[None, :, :].expand(input_index.shape[0], -1, -1).gather(
+        2, input_index[:, None, :].expand(-1, X_aug.shape[0], -1)
+    )
+    n_layers = len(weights)
+    for layer in range(n_layers):
+        x = torch.baddbmm(biases[layer], x, weights[layer])
+        if layer < n_layers - 1:
+            x = torch.relu(x) * unit_masks[layer]
+    return x
 
 
 def _augment(X):
     return torch.cat([X, X.new_zeros(X.shape[0], 1)], dim=1)
 
 
-def _early_stopping_step(loss, state, config):
-    """skorch ``EarlyStopping(monitor="train_loss")`` semantics, per candidate."""
-    improved = loss < state["best"] * (1.0 - config.tol)
-    state["best"] = torch.where(improved, loss, state["best"])
-    state["misses"] = torch.where(improved, torch.zeros_like(state["misses"]), state["misses"] + 1)
-    return state["misses"] >= config.patience
+class _Trainer:
+    """Trains the still-active members of one group.
+
+    Candidates that early-stop leave the stacked tensors (their parameters
+    are written back to the group, their Adam state dropped), so a stopped
+    candidate costs nothing from then on.
+    """
+
+    def __init__(self, group, config, device):
+        self.group = group
+        self.config = config
+        self.device = device
+        self.active = torch.arange(len(group.members))
+        self.best = torch.full((len(group.members),), float("inf"))
+        self.misses = torch.zeros(len(group.members), dtype=torch.long)
+        self._load(None)
+
+    def _load(self, keep):
+        g = self.group
+        if keep is None:
+            self.params = [p.clone().requires_grad_(True) for p in g.weights + g.biases]
+            self.input_index = g.input_index
+            self.unit_masks = g.unit_masks
+            self.opt = _adam(self.params, self.config.lr, self.device)
+            return
+        keep_dev = keep.to(self.device)
+        old_params, old_state = self.params, self.opt.state
+        self.params = [p.detach()[keep_dev].clone().requires_grad_(True) for p in old_params]
+        self.opt = _adam(self.params, self.config.lr, self.device)
+        for new, old in zip(self.params, old_params):
+            st = old_state.get(old)
+            if st:
+                self.opt.state[new] = {
+                    k: (v[keep_dev].clone() if v.dim() else v.clone()) for k, v in st.items()
+                }
+        self.input_index = self.input_index[keep_dev]
+        self.unit_masks = [m[keep_dev] for m in self.unit_masks]
+        self.active = self.active[keep]
+        self.best = self.best[keep]
+        self.misses = self.misses[keep]
+
+    def step(self, X_batch, y_batch):
+        """One optimisation step; returns the per-candidate mean batch loss."""
+        n_layers = len(self.group.weights)
+        logits = _forward(
+            X_batch, self.input_index, self.params[:n_layers], self.params[n_layers:],
+            self.unit_masks,
+        )
+        G, B = logits.shape[:2]
+        losses = F.cross_entropy(
+            logits.reshape(G * B, -1), y_batch.repeat(G), reduction="none"
+        ).reshape(G, B).mean(dim=1)
+        self.opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.opt.step()
+        return losses.detach()
+
+    def end_epoch(self, epoch_loss):
+        """skorch ``EarlyStopping(monitor="train_loss")`` semantics, per candidate.
+
+        Returns the group indices of the candidates that stop now.
+        """
+        cfg = self.config
+        improved = epoch_loss < self.best * (1.0 - cfg.tol)
+        self.best = torch.where(improved, epoch_loss, self.best)
+        self.misses = torch.where(improved, torch.zeros_like(self.misses), self.misses + 1)
+        stop = self.misses >= cfg.patience
+        if stop.any():
+            self._write_back(stop)
+            self._load(torch.nonzero(~stop).flatten())
+        return stop
+
+    def _write_back(self, which):
+        g = self.group
+        which_dev = which.to(self.device)
+        rows = self.active[which].to(self.device)
+        with torch.no_grad():
+            for dst, src in zip(g.weights + g.biases, self.params):
+                dst[rows] = src.detach()[which_dev]
+
+    def finish(self):
+        if len(self.active):
+            self._write_back(torch.ones(len(self.active), dtype=torch.bool))
+            self.active = self.active[:0]
+        self.params, self.opt = [], None
 
 
 class TrainedHeads:
@@ -160,16 +276,22 @@ class TrainedHeads:
     train_loss : list of list of float
         Per-candidate training loss curve.
     flops : float
-        Floating-point operations spent training (executed, padding included).
+        Floating-point operations of the matrix products that training
+        needed (compact sizes, no padding): the work a dense implementation
+        of each pruned head would do.
+    executed_flops : float
+        Products actually executed, bucket padding included.
     """
 
-    def __init__(self, genomes, groups, config, epochs, train_loss, flops):
+    def __init__(self, genomes, groups, config, epochs, train_loss, flops,
+                 executed_flops=None):
         self.genomes = genomes
         self.groups = groups
         self.config = config
         self.epochs = epochs
         self.train_loss = train_loss
         self.flops = flops
+        self.executed_flops = flops if executed_flops is None else executed_flops
 
     def __len__(self):
         return len(self.genomes)
@@ -189,32 +311,67 @@ class TrainedHeads:
                 out[group.members] = group.forward(X_aug).float().cpu()
         return out
 
+    def _locate(self, i):
+        for group in self.groups:
+            where = np.flatnonzero(np.asarray(group.members) == i)
+            if len(where):
+                return group, int(where[0])
+        raise IndexError(f"no candidate {i}")
+
+    def compact_parameters(self, i):
+        """Candidate ``i`` as ``(unit_sets, [(weight, bias), ...])``, kept units only.
+
+        Much smaller than :meth:`head_parameters` for sparse genomes: this is
+        what travels back from parallel workers.
+        """
+        group, g = self._locate(i)
+        sets = group.sets[g]
+        params = []
+        for layer in range(len(group.weights)):
+            n_rows = len(sets[layer])
+            n_cols = len(sets[layer + 1]) if layer + 1 < len(sets) else self.config.n_classes
+            params.append((
+                group.weights[layer][g, :n_rows, :n_cols].detach().cpu().clone(),
+                group.biases[layer][g, 0, :n_cols].detach().cpu().clone(),
+            ))
+        return sets, params
+
     def head_parameters(self, i):
         """Full-size ``[(weight (in, out), bias), ...]`` of candidate ``i``.
 
         Pruned rows/columns are zero; with :class:`MaskedHead` they are also
         masked, so the masked head computes exactly what the compact one did.
         """
-        cfg = self.config
-        for group in self.groups:
-            where = np.flatnonzero(np.asarray(group.members) == i)
-            if len(where):
-                g = int(where[0])
-                break
-        sets = group.sets[g]
-        widths = [cfg.n_features, *cfg.hidden_layer_sizes, cfg.n_classes]
-        params = []
-        for layer in range(len(group.weights)):
-            rows = sets[layer]
-            cols = sets[layer + 1] if layer + 1 < len(sets) else np.arange(cfg.n_classes)
-            w = torch.zeros(widths[layer], widths[layer + 1])
-            b = torch.zeros(widths[layer + 1])
-            w_c = group.weights[layer][g].detach().cpu()
-            b_c = group.biases[layer][g, 0].detach().cpu()
-            w[np.ix_(rows, cols)] = w_c[: len(rows), : len(cols)]
-            b[cols] = b_c[: len(cols)]
-            params.append((w, b))
-        return params
+        return expand_parameters(*self.compact_parameters(i), self.config)
+
+
+def expand_parameters(sets, params, config):
+    """Full-size head parameters from :meth:`TrainedHeads.compact_parameters`."""
+    widths = [config.n_features, *config.hidden_layer_sizes, config.n_classes]
+    full = []
+    for layer, (w_c, b_c) in enumerate(params):
+        rows = sets[layer]
+        cols = sets[layer + 1] if layer + 1 < len(sets) else np.arange(config.n_classes)
+        w = torch.zeros(widths[layer], widths[layer + 1])
+        b = torch.zeros(widths[layer + 1])
+        w[np.ix_(rows, cols)] = torch.as_tensor(w_c).cpu()
+        b[cols] = torch.as_tensor(b_c).cpu()
+        full.append((w, b))
+    return full
+
+
+def _make_groups(genomes, config, device):
+    init = config.initial_parameters()
+    sets = [_unit_sets(g, config) for g in genomes]
+    widths = [config.n_features, *config.hidden_layer_sizes]
+    keys = {}
+    for i, s in enumerate(sets):
+        key = tuple(_padded(len(u), w) for u, w in zip(s, widths))
+        keys.setdefault(key, []).append(i)
+    return [
+        _Group(members, [sets[i] for i in members], config, init).to(device)
+        for members in keys.values()
+    ]
 
 
 def _train_batched(genomes, X, y, config):
@@ -223,65 +380,34 @@ def _train_batched(genomes, X, y, config):
     y = torch.as_tensor(np.asarray(y, dtype=np.int64))
     X_aug = _augment(X).to(device)
     y = y.to(device)
-    init = config.initial_parameters()
-    sets = [_unit_sets(g, config) for g in genomes]
-    keys = {}
-    for i, s in enumerate(sets):
-        widths = [config.n_features, *config.hidden_layer_sizes]
-        key = tuple(_padded(len(u), w) for u, w in zip(s, widths))
-        keys.setdefault(key, []).append(i)
-    groups = [
-        _Group(members, [sets[i] for i in members], config, init).to(device)
-        for members in keys.values()
-    ]
+    groups = _make_groups(genomes, config, device)
     n = X.shape[0]
-    orders = _batch_orders(n, config)
+    orders = [o.to(device) for o in _batch_orders(n, config)]
     epochs = np.zeros(len(genomes), dtype=int)
     curves = [[] for _ in genomes]
-    flops = 0.0
+    useful = executed = 0.0
     for group in groups:
-        params = group.parameters()
-        for p in params:
-            p.requires_grad_(True)
-        opt = torch.optim.Adam(params, lr=config.lr, **_ADAM_KW)
-        G = len(group.members)
-        state = {"best": torch.full((G,), float("inf")), "misses": torch.zeros(G, dtype=torch.long)}
-        stopped = torch.zeros(G, dtype=torch.bool)
-        frozen = [p.detach().clone() for p in params]
-        per_sample = group.flops_per_sample(config.n_classes)
+        trainer = _Trainer(group, config, device)
         for epoch in range(config.max_epochs):
-            order = orders[epoch].to(device)
-            loss_sum = torch.zeros(G, device=device)
+            order = orders[epoch]
+            loss_sum = torch.zeros(len(trainer.active), device=device)
             for start in range(0, n, config.batch_size):
                 batch = order[start : start + config.batch_size]
-                logits = group.forward(X_aug[batch])
-                B = batch.shape[0]
-                losses = F.cross_entropy(
-                    logits.reshape(G * B, -1), y[batch].repeat(G), reduction="none"
-                ).reshape(G, B).mean(dim=1)
-                opt.zero_grad(set_to_none=True)
-                losses.sum().backward()
-                opt.step()
-                loss_sum += losses.detach() * B
-                flops += per_sample * B
+                loss_sum += trainer.step(X_aug[batch], y[batch]) * batch.shape[0]
+            G = len(trainer.active)
+            executed += group.executed_flops_per_sample * G * n
+            useful += n * sum(group.useful_flops_per_sample[int(g)] for g in trainer.active)
             epoch_loss = (loss_sum / n).cpu()
-            for g, member in enumerate(group.members):
-                if not stopped[g]:
-                    curves[member].append(float(epoch_loss[g]))
-                    epochs[member] = epoch + 1
-            newly = _early_stopping_step(epoch_loss, state, config) & ~stopped
-            if newly.any():
-                with torch.no_grad():
-                    for p, f in zip(params, frozen):
-                        f[newly.to(f.device)] = p[newly.to(p.device)]
-            stopped |= newly
-            if stopped.all():
+            for g, value in zip(trainer.active.tolist(), epoch_loss.tolist()):
+                member = group.members[g]
+                curves[member].append(value)
+                epochs[member] = epoch + 1
+            trainer.end_epoch(epoch_loss)
+            if not len(trainer.active):
                 break
-        with torch.no_grad():
-            for p, f in zip(params, frozen):
-                p[stopped.to(p.device)] = f[stopped.to(f.device)]
-                p.requires_grad_(False)
-    return TrainedHeads(np.asarray(genomes, dtype=bool), groups, config, epochs, curves, flops)
+        trainer.finish()
+    return TrainedHeads(np.asarray(genomes, dtype=bool), groups, config, epochs, curves,
+                        useful, executed)
 
 
 def make_skorch_net(genome, config, **kwargs):

@@ -7,7 +7,6 @@ density-spread initialisation, the repair of empty genomes, the evaluation
 cache, the archive of non-dominated heads and the per-generation history.
 """
 
-import os
 import time
 
 import numpy as np
@@ -18,7 +17,7 @@ from pymoo.core.sampling import Sampling
 from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.operators.mutation.bitflip import BitflipMutation
 
-from ._engine import train_heads
+from ._engine import expand_parameters, train_heads
 from ._front import Member, ParetoFront
 
 __all__ = ["DensitySampling", "KeepOneGene", "run_search", "genome_key"]
@@ -71,28 +70,62 @@ class KeepOneGene(Repair):
         return X
 
 
-def _evaluate_chunk(genomes, data, config, objectives, engine, n_threads):
-    """Train heads for ``genomes`` and score them on every objective."""
+def _evaluate_chunk(genomes, context, engine, n_threads):
+    """Train heads for ``genomes`` and score them on every objective.
+
+    Runs in a worker: ``context`` is the fit context (or a reference to it,
+    see :mod:`evoprune_sklearn._parallel`). Trained heads come back compact
+    (kept units only), which is all that has to travel.
+    """
     import torch
+
+    from ._parallel import resolve
 
     if n_threads:
         torch.set_num_threads(n_threads)
+    data, config, objectives = resolve(context)
     heads = train_heads(genomes, data.X_train, data.y_train, config, engine=engine)
     values = np.column_stack([obj.evaluate(heads, data) for obj in objectives])
-    params = [heads.head_parameters(i) for i in range(len(genomes))]
+    params = [heads.compact_parameters(i) for i in range(len(genomes))]
     return values, params, heads.train_loss, heads.flops
 
 
 def _n_workers(n_jobs):
-    from joblib import effective_n_jobs
+    from ._parallel import n_workers
 
-    return max(1, effective_n_jobs(n_jobs))
+    return n_workers(n_jobs)
+
+
+def _balanced_chunks(genomes, n_chunks):
+    """Split genomes into chunks of about equal training cost.
+
+    Cost grows with the kept genes; longest-first greedy assignment keeps
+    the slowest worker, which the generation waits for, short.
+    """
+    cost = genomes.sum(axis=1) + 1
+    loads = np.zeros(n_chunks)
+    chunks = [[] for _ in range(n_chunks)]
+    for i in np.argsort(-cost, kind="stable"):
+        j = int(np.argmin(loads))
+        chunks[j].append(int(i))
+        loads[j] += cost[i]
+    return [np.array(sorted(c), dtype=int) for c in chunks if c]
 
 
 class _Evaluator:
-    """Evaluates genomes with a cache; trains only genomes never seen before."""
+    """Evaluates genomes with a cache; trains only genomes never seen before.
+
+    A genome's result depends on the genome alone (see
+    :mod:`evoprune_sklearn._engine`), so a generation can be split across
+    workers in any way and the front is the same as with ``n_jobs=1``.
+    Only objective values are cached; trained parameters of a genome live
+    on in the front's members or not at all, so memory is bounded by the
+    front and one generation.
+    """
 
     def __init__(self, data, config, objectives, engine, n_jobs):
+        from ._parallel import FitContext
+
         self.data = data
         self.config = config
         self.objectives = objectives
@@ -102,6 +135,7 @@ class _Evaluator:
         self.n_trained = 0
         self.flops = 0.0
         self.train_seconds = 0.0
+        self.context = FitContext((data, config, objectives))
 
     def __call__(self, genomes):
         keys = [genome_key(g) for g in genomes]
@@ -122,7 +156,7 @@ class _Evaluator:
                     Member(
                         genomes[i],
                         {o.name: float(v) for o, v in zip(self.objectives, values)},
-                        params=params,
+                        params=expand_parameters(*params, self.config),
                         train_loss=loss,
                     )
                 )
@@ -131,28 +165,35 @@ class _Evaluator:
         return F, candidates
 
     def _run(self, genomes):
+        from ._parallel import backend_kind, shared_torch_pool, torch_threads
+
         genomes = np.asarray(genomes, dtype=bool)
         n_workers = min(_n_workers(self.n_jobs), len(genomes))
         if n_workers <= 1:
             chunks = [np.arange(len(genomes))]
-            outs = [_evaluate_chunk(genomes, self.data, self.config,
-                                    self.objectives, self.engine, None)]
+            outs = [_evaluate_chunk(genomes, self.context.payload, self.engine, None)]
         else:
             from joblib import Parallel, delayed
 
-            threads = max(1, (os.cpu_count() or 1) // n_workers)
-            chunks = np.array_split(np.arange(len(genomes)), n_workers)
-            outs = Parallel(n_jobs=n_workers)(
-                delayed(_evaluate_chunk)(genomes[c], self.data, self.config,
-                                         self.objectives, self.engine, threads)
-                for c in chunks
-            )
+            kind = backend_kind()
+            ref = self.context.ref(kind)
+            threads = torch_threads(kind, n_workers)
+            chunks = _balanced_chunks(genomes, n_workers)
+            with shared_torch_pool(kind, n_workers):
+                outs = Parallel(n_jobs=n_workers)(
+                    delayed(_evaluate_chunk)(genomes[c], ref, self.engine, threads)
+                    for c in chunks
+                )
         results = [None] * len(genomes)
         for chunk, (values, params, losses, flops) in zip(chunks, outs):
             self.flops += flops
             for j, i in enumerate(chunk):
                 results[i] = (values[j], params[j], losses[j])
         return results
+
+    def close(self):
+        """Release what was shipped to workers for this fit."""
+        self.context.close()
 
 
 def hypervolume_reference(objectives):
