@@ -196,7 +196,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Index of the member :meth:`predict` uses.
     history_ : list of dict
         One record per generation: evaluations so far, heads trained, front
-        size, best value of each objective, seconds elapsed.
+        size, best value of each objective, seconds elapsed, and the front's
+        ``hypervolume`` (pymoo's exact indicator; the fixed reference point is
+        each objective's worst value: accuracy and robustness 0, complexity
+        1, so it is the fraction of the unit objective box the front
+        dominates and fits can be compared).
     n_evaluations_ : int
         Genomes evaluated (cache hits included).
     n_trained_ : int
