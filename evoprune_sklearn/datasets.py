@@ -4,7 +4,12 @@ import os
 
 import numpy as np
 
-__all__ = ["load_digits_images", "load_image_folder", "IMAGE_EXTENSIONS"]
+__all__ = [
+    "load_digits_images",
+    "load_image_folder",
+    "ImageFolderArray",
+    "IMAGE_EXTENSIONS",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -97,7 +102,130 @@ def _read_image(file, size):
         raise ValueError(f"Cannot read image file {file!r}: {exc}") from exc
 
 
-def load_image_folder(path, size=224):
+def _header_size(file):
+    """``(H, W)`` of an image file, reading its header only."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"Cannot read image file {file!r}: {exc}") from exc
+    return height, width
+
+
+class ImageFolderArray:
+    """The images of a folder, decoded only when indexed.
+
+    What :func:`load_image_folder` returns with ``lazy=True``. It behaves like
+    a read-only uint8 array of shape ``(n_images, H, W, 3)``: ``len``,
+    ``shape``, ``dtype``, integer, slice and index-array access (each decodes
+    just the images asked for), and ``np.asarray`` (decodes everything).
+    :class:`~evoprune_sklearn.EvoPruneClassifier` accepts it as ``X`` and
+    decodes one backbone batch at a time, so memory does not grow with the
+    number of images.
+
+    Parameters
+    ----------
+    files : list of str
+        Image file paths, in order.
+    size : int or None
+        Side length images are resized to; None keeps their own size (which
+        must then be the same for every file).
+    height, width : int
+        Size of every decoded image.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from evoprune_sklearn.datasets import load_image_folder
+    >>> root = tempfile.mkdtemp()
+    >>> for label in ("a", "b"):
+    ...     os.makedirs(os.path.join(root, label))
+    ...     Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(
+    ...         os.path.join(root, label, "0.png"))
+    >>> X, y = load_image_folder(root, size=8, lazy=True)
+    >>> X
+    ImageFolderArray(n_images=2, shape=(8, 8, 3))
+    >>> X[1:].shape, np.asarray(X).shape
+    ((1, 8, 8, 3), (2, 8, 8, 3))
+    """
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, files, size, height, width):
+        self.files = list(files)
+        self.size = size
+        self.height = int(height)
+        self.width = int(width)
+
+    @property
+    def shape(self):
+        """``(n_images, H, W, 3)``."""
+        return (len(self.files), self.height, self.width, 3)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __repr__(self):
+        return (
+            f"ImageFolderArray(n_images={len(self)}, "
+            f"shape={(self.height, self.width, 3)})"
+        )
+
+    def _read(self, i):
+        image = _read_image(self.files[i], self.size)
+        if image.shape[:2] != (self.height, self.width):
+            raise ValueError(
+                f"Image file {self.files[i]!r} is {image.shape[1]}x{image.shape[0]} "
+                f"pixels, unlike the {self.width}x{self.height} of the others; "
+                "pass size= to resize every image to one size."
+            )
+        return image
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._read(range(len(self))[key])
+        if isinstance(key, slice):
+            index = range(len(self))[key]
+        else:
+            index = np.arange(len(self))[np.asarray(key)]
+            if index.ndim != 1:
+                raise IndexError("ImageFolderArray takes 1-D indices only.")
+        out = np.empty((len(index), self.height, self.width, 3), dtype=np.uint8)
+        for j, i in enumerate(index):
+            out[j] = self._read(int(i))
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        X = self[:]
+        return X if dtype is None else X.astype(dtype)
+
+    def image_spec(self):
+        """The :class:`~evoprune_sklearn._images.ImageSpec` of every image."""
+        from ._images import ImageSpec
+
+        return ImageSpec(self.height, self.width, 3, channels_last=True)
+
+    def fingerprint(self):
+        """A digest of the file list, sizes and modification times.
+
+        Identifies the data for checkpoints without decoding any image.
+        """
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=20)
+        h.update(repr((self.size, self.height, self.width)).encode())
+        for file in self.files:
+            st = os.stat(file)
+            h.update(f"{os.path.abspath(file)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+def load_image_folder(path, size=224, *, lazy=False):
     """Load a class-per-subfolder image folder.
 
     The layout users' own data comes in::
@@ -113,10 +241,19 @@ def load_image_folder(path, size=224):
     size : int or None, default=224
         Every image is resized to ``size x size``; None keeps the original
         sizes, which must then all agree.
+    lazy : bool, default=False
+        Return an :class:`ImageFolderArray` that decodes images only when
+        they are used (one backbone batch at a time inside
+        :class:`~evoprune_sklearn.EvoPruneClassifier`), so memory stays flat
+        however many images the folder holds. Every file's header is checked
+        now (unreadable files and, with ``size=None``, mixed sizes are
+        reported at once); a file whose image data is corrupt is reported
+        when it is decoded.
 
     Returns
     -------
-    X : ndarray of shape (n_images, size, size, 3), dtype uint8
+    X : ndarray of shape (n_images, size, size, 3), dtype uint8, or \
+            ImageFolderArray
     y : ndarray of shape (n_images,), dtype object
         The subfolder name of each image.
 
@@ -138,6 +275,23 @@ def load_image_folder(path, size=224):
     if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
         raise ValueError(f"size must be a positive integer or None, got {size!r}.")
     files = _list_folder(path)
+    y = np.array([label for _, label in files], dtype=object)
+    if lazy:
+        if size is not None:
+            for f, _ in files:
+                _header_size(f)
+            return ImageFolderArray([f for f, _ in files], size, size, size), y
+        shapes = {}
+        for f, _ in files:
+            shapes.setdefault(_header_size(f), f)
+        if len(shapes) > 1:
+            raise ValueError(
+                f"Images in {os.fspath(path)!r} have different sizes "
+                f"{sorted((w, h) for h, w in shapes)} (width, height); pass size= "
+                "to resize them to one size."
+            )
+        (height, width), = shapes
+        return ImageFolderArray([f for f, _ in files], None, height, width), y
     images = [_read_image(f, size) for f, _ in files]
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
@@ -146,5 +300,4 @@ def load_image_folder(path, size=224):
             "pass size= to resize them to one size."
         )
     X = np.stack(images)
-    y = np.array([label for _, label in files], dtype=object)
     return X, y
