@@ -264,8 +264,7 @@ def test_pickle_and_joblib_round_trips_predict_identically(reference, tmp_path):
 
 def test_gpu_fitted_estimator_unpickles_on_a_cpu_only_machine(reference, monkeypatch):
     # Simulated: mark everything as fitted on CUDA, then unpickle while CUDA
-    # is unavailable (the real round trip was checked on an H100, see
-    # docs/reliability.rst).
+    # is unavailable (CI has no GPU).
     X, y = _data()
     clf = pickle.loads(pickle.dumps(reference))
     proba = clf.predict_proba(X)
