@@ -3,6 +3,7 @@ networks, by multi-objective evolutionary pruning (MO-EvoPruneDeepTL)."""
 
 from ._backbones import Backbone, available_backbones, load_backbone
 from ._classifier import EvoPruneClassifier
+from ._explain import Explanation
 from ._export import CompactHead, PrunedNetwork
 from ._front import Member, ParetoFront
 from ._head import MaskedHead
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EvoPruneClassifier",
+    "Explanation",
     "ParetoFront",
     "Member",
     "MaskedHead",

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
 
 from ._backbones import load_backbone, validate_backbone_args
 from ._engine import TrainingConfig, wrap_in_skorch
+from ._explain import sample_background
 from ._front import knee_index
 from ._images import image_spec
 from ._objectives import OBJECTIVES, SearchData, make_objectives
@@ -207,6 +208,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Heads actually trained (distinct genomes).
     fit_time_ : dict
         Seconds spent on ``features``, ``search`` and ``total``.
+    background_ : Background
+        A stratified sample of at most 64 training samples (features, and
+        RGB uint8 images for image input: at most ``64 * H * W * 3`` bytes)
+        that :meth:`explain` compares against.
     n_ood_samples_ : int or None
         OoD samples the ODIN robustness objective scored against (given or
         synthetic); None when it is not used.
@@ -505,6 +510,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             self.backbone_ = load_backbone(self.backbone, self.weights, self.image_size)
         features = self._features(Xv, verbose=self.verbose, desc="training images")
         t_features = time.perf_counter() - t0
+        self.background_ = sample_background(
+            features, y_enc, train, int(split_seed),
+            images=None if self.backbone is None else Xv[0],
+            spec=None if self.backbone is None else Xv[1],
+        )
 
         n_features = features.shape[1]
         self._config = TrainingConfig(
@@ -822,6 +832,69 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
         check_is_fitted(self)
         return export_member(self, member, head_only)
+
+    def explain(self, X, member=None, n_top=10, background=None, max_samples=64,
+                target=None, pixels=None, pixel_method="gradient", random_state=None):
+        """Explain predictions with SHAP: which genes and which pixels matter.
+
+        Explains the log-probability of each sample's target class by
+        expected gradients (``shap.GradientExplainer``) against a background
+        sample. See :class:`~evoprune_sklearn.Explanation` for what comes back.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or features, as in :meth:`fit`.
+        member : int, list of int, "ensemble" or None, default=None
+            The front member to explain (None: the selected one,
+            :attr:`best_index_`); a list of indices or ``"ensemble"`` (all
+            members) explains their soft vote, the log of the mean
+            probability.
+        n_top : int, default=10
+            Length of the ``top_genes`` rankings.
+        background : array-like, default=None
+            Reference samples, in the layout of ``X``; :attr:`background_`
+            (kept at fit time) when None.
+        max_samples : int, default=64
+            At most this many rows of ``X`` are explained, drawn at random
+            (``random_state``) when ``X`` holds more; cost grows linearly.
+        target : label, array-like of labels or None, default=None
+            Class explained for each sample; the predicted class when None.
+        pixels : bool or None, default=None
+            Compute pixel attributions (default: for image input). True with
+            ``backbone=None`` raises ValueError.
+        pixel_method : {"gradient", "feature_map"}, default="gradient"
+            ``"gradient"``: expected gradients through resize, backbone and
+            head, at the images' own resolution. ``"feature_map"``: feature
+            SHAP values spread over the backbone's last convolutional map and
+            upsampled (one forward pass, but only ``input_size / 32`` cells
+            of resolution).
+        random_state : int, RandomState instance or None, default=None
+            Seeds the choice of rows and the expected-gradients sampling.
+
+        Returns
+        -------
+        explanation : Explanation
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from evoprune_sklearn import EvoPruneClassifier
+        >>> X, y = make_classification(n_samples=100, n_features=8, random_state=0)
+        >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), pop_size=4,
+        ...                          n_evaluations=8, random_state=0).fit(X, y)
+        >>> exp = clf.explain(X[:5], n_top=3, random_state=0)
+        >>> exp.shap_values.shape
+        (5, 8)
+        """
+        from ._explain import explain
+
+        check_is_fitted(self)
+        return explain(
+            self, X, member=member, n_top=n_top, background=background,
+            max_samples=max_samples, target=target, pixels=pixels,
+            pixel_method=pixel_method, random_state=random_state,
+        )
 
     def __setstate__(self, state):
         self.__dict__.update(state)

@@ -2,11 +2,14 @@
 
 import numpy as np
 
+from ._explain import plot_explanation
+
 __all__ = [
     "plot_pareto_front",
     "plot_convergence",
     "plot_gene_frequency",
     "gene_frequency",
+    "plot_explanation",
 ]
 
 
