@@ -164,8 +164,9 @@ def export_report(X, y, args):
           f"{'dense head':>12}{'saving':>9}{'max |diff|':>12}")
     for i, m in enumerate(clf.pareto_front_):
         head = clf.export_model(member=i, head_only=True)
+        module = m.net.module_
         with torch.no_grad():
-            masked = m.net.module_(features)
+            masked = module(features.to(next(module.parameters()).device)).cpu()
             compact = head(features)
         diff = float((masked - compact).abs().max())
         assert torch.allclose(masked, compact, atol=1e-5), diff
@@ -193,10 +194,13 @@ def main(argv=None):
                    help="subsample the digits (fewer training images)")
     p.add_argument("--objectives", nargs="+", default=["accuracy", "complexity"])
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--export", action="store_true",
                    help="print the parameter saving of exported members instead")
     p.add_argument("--encoding", default="features", choices=["features", "neurons"])
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     X, y = load_digits_images(size=args.image_size, n_per_class=args.n_per_class)
     if args.export:
         args.hidden = args.hidden or 512

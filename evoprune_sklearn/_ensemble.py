@@ -234,7 +234,11 @@ def member_logits(front, indices, features, device="cpu"):
 
 
 def _odin_scores(logits, temperature):
-    try:  # the ODIN objective's own scorer, when the package has one
+    # One definition of the score for the robustness objective and the
+    # ensemble: the ODIN module's scorer. That module was written in
+    # parallel with this one; the identical local formula covers a checkout
+    # without it and can go once both are merged.
+    try:
         from ._ood import odin_scores as ood_module_scores
     except ImportError:
         ood_module_scores = None
