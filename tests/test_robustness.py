@@ -24,6 +24,16 @@ SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, lr=0.01,
              max_epochs=30, random_state=0)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    # These heads and 32-px images are tiny: one thread is faster than two,
+    # and much faster when other test processes share the cores.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _noise_images(n, size, seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
@@ -31,7 +41,7 @@ def _noise_images(n, size, seed=0):
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_digits_images(size=32, n_per_class=30)
+    return load_digits_images(size=32, n_per_class=20)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +49,7 @@ def fitted(digits):
     """A three-objective search on digits with uniform-noise OoD images."""
     X, y = digits
     clf = EvoPruneClassifier(image_size=32, robustness="odin", **SMALL)
-    return clf.fit(X, y, X_ood=_noise_images(60, 24))
+    return clf.fit(X, y, X_ood=_noise_images(40, 24))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +78,7 @@ def test_trained_member_separates_digits_from_noise(fitted):
     # the most accurate member tells digits from noise images
     assert front[0].objectives["accuracy"] > 0.6
     assert front[0].objectives["robustness"] > 0.9
-    assert fitted.n_ood_samples_ == 60
+    assert fitted.n_ood_samples_ == 40
 
 
 def test_temperature_one_is_the_max_softmax_baseline():
@@ -98,7 +108,7 @@ def test_odin_scores_shrink_towards_uniform_with_temperature():
 
 def test_input_perturbation_changes_scores_and_is_deterministic():
     X, y = features_data()
-    kw = dict(backbone=None, **SMALL)
+    kw = dict(backbone=None, **dict(SMALL, n_evaluations=4))
     plain = EvoPruneClassifier(odin_epsilon=0.0, **kw).fit(X, y)
     a = EvoPruneClassifier(odin_epsilon=0.05, **kw).fit(X, y)
     b = EvoPruneClassifier(odin_epsilon=0.05, **kw).fit(X, y)
@@ -166,8 +176,8 @@ def test_misshaped_feature_ood_raises(X_ood, match):
 def test_images_of_another_size_and_grayscale_are_accepted(digits):
     X, y = digits
     gray_ood = _noise_images(12, 20)[..., 0]
-    clf = EvoPruneClassifier(image_size=32, **dict(SMALL, n_evaluations=4))
-    clf.fit(X, y, X_ood=gray_ood)
+    clf = EvoPruneClassifier(image_size=32, **dict(SMALL, pop_size=2, n_evaluations=2))
+    clf.fit(X[::2], y[::2], X_ood=gray_ood)
     assert clf.n_ood_samples_ == 12
 
 
@@ -232,9 +242,13 @@ def test_fgsm_lowers_accuracy_more_as_eps_grows_and_pgd_is_stronger(attack_setup
     with torch.no_grad():
         feats = clf.extract_features(X_val)
         clean = float((model[1](torch.as_tensor(feats)).argmax(1).numpy() == y_val).mean())
+    # 32-px digits through a 224-px ImageNet network are very fragile: already
+    # at eps = 1/255 FGSM leaves ~20% accuracy, and beyond that its single
+    # linear step overshoots (accuracy can rise again), so the grid stays in
+    # the small-eps regime where a gradient step is a good model of the loss.
     fgsm = [adversarial_accuracy(model, X_val, spec, y_val, method="fgsm", eps=e, **kw)
-            for e in (1 / 255, 4 / 255, 16 / 255)]
-    pgd = adversarial_accuracy(model, X_val, spec, y_val, method="pgd", eps=4 / 255, **kw)
+            for e in (0.1 / 255, 0.3 / 255, 1 / 255)]
+    pgd = adversarial_accuracy(model, X_val, spec, y_val, method="pgd", eps=0.3 / 255, **kw)
     assert fgsm[0] < clean
     assert fgsm[0] >= fgsm[1] >= fgsm[2] and fgsm[2] < fgsm[0]
     assert pgd <= fgsm[1]
@@ -246,8 +260,8 @@ def test_three_objective_search_runs_in_each_image_mode(digits, mode):
     kw = dict(robustness="odin", odin_epsilon=0.002) if mode == "odin_eps" else dict(
         robustness=mode, attack_steps=2)
     clf = EvoPruneClassifier(image_size=32, robustness_subset=16,
-                             **dict(SMALL, n_evaluations=4), **kw)
-    clf.fit(X, y)
+                             **dict(SMALL, pop_size=2, n_evaluations=4), **kw)
+    clf.fit(X[::2], y[::2])
     rob = clf.pareto_front_.to_frame()["robustness"]
     assert rob.between(0, 1).all()
     if mode != "odin_eps":
