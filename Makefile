@@ -18,11 +18,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Warnings are errors; every examples/plot_*.py is executed (see docs/conf.py).
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_search.py
 
 clean:
-	rm -rf docs/_build docs/auto_examples docs/generated evoprune_demo_output
+	rm -rf docs/_build docs/auto_examples docs/generated docs/gen_modules docs/_generated docs/sg_execution_times.rst evoprune_demo_output

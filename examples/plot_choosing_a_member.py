@@ -1,0 +1,137 @@
+"""
+=================
+Choosing a member
+=================
+
+``predict`` uses one member of the Pareto front, chosen by the ``selection``
+parameter. This example spells out what each rule does, on the validation
+values it is allowed to see, then shows how to use and export any member you
+prefer.
+"""
+
+# %%
+# Fit once
+# --------
+# Two objectives keep the picture simple. Selection never changes the search:
+# the same ``random_state`` gives the same front whatever ``selection`` is.
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from evoprune_sklearn import EvoPruneClassifier
+from evoprune_sklearn.datasets import load_digits_images
+
+X, y = load_digits_images(size=32)
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, test_size=0.25, stratify=y, random_state=0
+)
+clf = EvoPruneClassifier(
+    image_size=32,
+    hidden_layer_sizes=(32,),
+    objectives=("accuracy", "complexity"),
+    pop_size=10,
+    n_evaluations=40,
+    lr=1e-2,
+    random_state=0,
+).fit(X_train, y_train)
+frame = clf.pareto_front_.to_frame()
+
+# %%
+# The rules, by hand
+# ------------------
+# ``"accuracy"`` takes the most accurate member and ``"complexity"`` the
+# smallest one. ``"knee"`` (the default) first keeps the members whose
+# validation accuracy is within one binomial standard error of the best,
+# ``sqrt(a (1 - a) / n_validation)``: on this many validation images their
+# accuracies cannot be told apart. Among those it takes the one closest to
+# the ideal in the other objectives, here simply the smallest.
+# ``"tradeoff"`` rescales both objectives to [0, 1] over the whole front and
+# takes the member closest to the ideal corner, accuracy counting no more than
+# size.
+n_validation = int(np.ceil(clf.validation_fraction * len(X_train)))
+acc, comp = frame["accuracy"].to_numpy(), frame["complexity"].to_numpy()
+best = acc.max()
+standard_error = np.sqrt(best * (1 - best) / n_validation)
+eligible = np.flatnonzero(acc >= best - standard_error - 1e-12)
+
+
+def rescaled(v):
+    span = v.max() - v.min()
+    return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+
+
+choice = {
+    "accuracy": int(np.lexsort((comp, -acc))[0]),
+    "complexity": int(np.lexsort((-acc, comp))[0]),
+    "knee": int(eligible[np.argmin(comp[eligible])]),
+    "tradeoff": int(np.argmin(np.hypot(rescaled(-acc), rescaled(comp)))),
+}
+print(f"{n_validation} validation images; best accuracy {best:.3f}, "
+      f"one standard error {standard_error:.3f}: {len(eligible)} eligible members")
+print("chosen by each rule:", choice)
+print("the fitted estimator's knee (best_index_):", clf.best_index_)
+
+# %%
+# Where they land on the front
+# ----------------------------
+# Test accuracy is computed here **for illustration only**: choosing by it
+# would turn the test set into a second validation set. Each member's head
+# takes backbone features, so we extract the test features once.
+import matplotlib.pyplot as plt
+
+test_features = clf.extract_features(X_test)
+frame["test_accuracy"] = [
+    np.mean(clf.classes_[m.net.predict(test_features)] == y_test)
+    for m in clf.pareto_front_
+]
+for rule, i in choice.items():
+    frame.loc[i, "chosen by"] = ", ".join(r for r, j in choice.items() if j == i)
+frame.fillna({"chosen by": ""})
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 4.2))
+ax.plot(comp, acc, "o-", color="tab:blue", label="validation accuracy")
+ax.plot(comp, frame["test_accuracy"], "s", color="tab:gray", alpha=0.6,
+        label="test accuracy (illustration)")
+ax.axhspan(best - standard_error, best, color="tab:green", alpha=0.15,
+           label="within one standard error")
+markers = {"accuracy": "^", "complexity": "v", "knee": "*", "tradeoff": "D"}
+for rule, i in choice.items():
+    ax.scatter(comp[i], acc[i], s=220, marker=markers[rule], facecolors="none",
+               edgecolors="tab:red", linewidths=1.8)
+    ax.annotate(rule, (comp[i], acc[i]), textcoords="offset points",
+                xytext=(8, -14), color="tab:red")
+ax.set_xlabel("complexity (fraction of features kept)")
+ax.set_ylabel("accuracy")
+ax.legend(loc="lower right", fontsize="small")
+ax.grid(alpha=0.3)
+fig.tight_layout()
+
+# %%
+# Using the member you prefer
+# ---------------------------
+# An integer ``selection`` makes ``predict`` use that member; since selection
+# does not change the search, refitting with the same ``random_state`` gives
+# the same front. Without refitting, any member's head predicts from backbone
+# features directly:
+i = choice["tradeoff"]
+member = clf.pareto_front_[i]
+pred = clf.classes_[member.net.predict(test_features)]
+print(f"member {i}: {member.n_active} features, test accuracy "
+      f"{np.mean(pred == y_test):.3f}")
+
+# %%
+# Exporting it
+# ------------
+# :meth:`~evoprune_sklearn.EvoPruneClassifier.export_model` turns a member
+# into a plain torch module in which the pruned features are removed, not
+# masked: the first layer really is smaller. ``head_only=True`` gives the head
+# alone (backbone features in, logits out); the default includes the frozen
+# backbone and takes images.
+import torch
+
+head = clf.export_model(member=clf.best_index_, head_only=True)
+print(head.summary())
+with torch.no_grad():
+    logits = head(torch.as_tensor(test_features))
+print("same predictions as the estimator:",
+      np.array_equal(clf.classes_[logits.argmax(1).numpy()], clf.predict(X_test)))
