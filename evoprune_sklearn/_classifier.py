@@ -6,6 +6,7 @@ images -> backbone (once) -> features -> NSGA-II search -> Pareto front -> predi
 import numbers
 import os
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -22,6 +23,8 @@ from sklearn.utils.validation import (
 )
 
 from ._backbones import load_backbone, validate_backbone_args
+from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
+from .datasets import ImageFolderArray
 from ._engine import TrainingConfig, wrap_in_skorch
 from ._explain import sample_background
 from ._front import knee_index
@@ -176,6 +179,17 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         value gives the same front on the CPU.
     verbose : int, default=0
         Progress bars and messages when positive.
+    checkpoint : str, path-like or None, default=None
+        File where the whole search state is saved after every generation
+        (atomically: a crash mid-write keeps the previous one). When the file
+        exists, :meth:`fit` resumes that search and ends with the same front
+        as an uninterrupted run; a checkpoint written for other data, other
+        parameters (``n_jobs``, ``verbose`` and ``selection`` may differ) or
+        another package version is refused with a ValueError. The file is
+        kept after the fit, so fitting again returns at once. It is read with
+        ``torch.load(weights_only=True)`` and never runs code. A Ctrl-C
+        during :meth:`fit` leaves the estimator fitted with the front of the
+        last completed generation, with a warning.
 
     Attributes
     ----------
@@ -206,15 +220,19 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Genomes evaluated (cache hits included).
     n_trained_ : int
         Heads actually trained (distinct genomes).
+    baseline_ : Member
+        The dense (unpruned) head, trained on the same fold with the same
+        initial weights, optimiser and early stopping as every candidate, and
+        scored on the same objectives: the reference pruning is judged against.
     fit_time_ : dict
         Seconds spent on ``features``, ``search`` and ``total``.
+    n_ood_samples_ : int or None
+        OoD samples the ODIN robustness objective scored against (given or
+        synthetic); None when it is not used.
     background_ : Background
         A stratified sample of at most 64 training samples (features, and
         RGB uint8 images for image input: at most ``64 * H * W * 3`` bytes)
         that :meth:`explain` compares against.
-    n_ood_samples_ : int or None
-        OoD samples the ODIN robustness objective scored against (given or
-        synthetic); None when it is not used.
 
     See Also
     --------
@@ -265,6 +283,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "checkpoint": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -297,6 +316,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         device="cpu",
         random_state=None,
         verbose=0,
+        checkpoint=None,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -326,6 +346,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     # ------------------------------------------------------------------ checks
     def __sklearn_tags__(self):
@@ -375,6 +396,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.device!r}."
             )
         validate_backbone_args(self.backbone, self.weights)
+        check_checkpoint_path(self.checkpoint)
 
     def _validate_input(self, X, y=None, *, reset):
         """Validate X (images or features) and y; return (X, y)."""
@@ -384,9 +406,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             else:
                 X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
             return X, y
-        if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
-            X = np.asarray(X)
-        spec = image_spec(X)
+        if isinstance(X, ImageFolderArray):  # decoded batch by batch later
+            spec = X.image_spec()
+        else:
+            if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
+                X = np.asarray(X)
+            spec = image_spec(X)
         if reset:
             if y is None:
                 raise ValueError(
@@ -413,6 +438,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(counts)
         if counts.min() < 2:
             cls = self.classes_[int(np.argmin(counts))]
+            cls = cls.item() if isinstance(cls, np.generic) else cls
             raise ValueError(
                 f"Class {cls!r} has {counts.min()} sample(s); every class needs at "
                 "least 2 so that one can be held out in the validation split "
@@ -444,6 +470,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         )
 
     # --------------------------------------------------------------------- fit
+    @transactional_fit
     def fit(self, X, y, X_ood=None):
         """Extract features once, then evolve the Pareto front of pruned heads.
 
@@ -499,7 +526,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             0, 2**31 - 1, size=4
         )
         robustness_seed = int(rng.randint(0, 2**31 - 1))
+        seed_names = ("split", "search", "init", "shuffle", "robustness")
+        state = open_search_state(self, (Xv, y, ood), dict(zip(seed_names, map(int, (
+            split_seed, search_seed, init_seed, shuffle_seed, robustness_seed)))))
+        split_seed, search_seed, init_seed, shuffle_seed, robustness_seed = (
+            state.seeds[k] for k in seed_names
+        )
         train, val = self._split(y_enc, int(split_seed))
+        if state.split is not None:  # resuming: the split the search used
+            train, val = state.split
+        state.split = (train, val)
         self._n_val = len(val)
         self._train_index, self._val_index = train, val
         self._device = _resolve_device(self.device)
@@ -543,19 +579,34 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             obj.prepare(data, self)
         data.images = data.X_ood = None
         self.n_ood_samples_ = data.extras.get("n_ood_samples")
-        front, history, evaluator = run_search(
-            data,
-            self._config,
-            objectives,
-            pop_size=self.pop_size,
-            n_evaluations=self.n_evaluations,
-            crossover_rate=self.crossover_rate,
-            mutation_rate=self.mutation_rate,
-            seed=int(search_seed),
-            engine=self.engine,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        )
+        try:
+            front, history, evaluator = run_search(
+                data,
+                self._config,
+                objectives,
+                pop_size=self.pop_size,
+                n_evaluations=self.n_evaluations,
+                crossover_rate=self.crossover_rate,
+                mutation_rate=self.mutation_rate,
+                seed=int(search_seed),
+                engine=self.engine,
+                n_jobs=self.n_jobs,
+                verbose=self.verbose,
+                state=state,
+            )
+        except KeyboardInterrupt:
+            # Keep what the completed generations found (the checkpoint
+            # holds the same); re-raised when no generation completed.
+            front, history, evaluator = state.interrupted_result()
+            warnings.warn(
+                f"fit was interrupted after generation {state.generation} "
+                f"({state.done} of {self.n_evaluations} evaluations); the "
+                "estimator holds the Pareto front found so far."
+                + (" Fit again with the same checkpoint to resume the search."
+                   if state.path else ""),
+                UserWarning,
+                stacklevel=3,
+            )
         for member in front:
             member.net = wrap_in_skorch(
                 member.genome, member.params, self._config, member.train_loss
@@ -563,6 +614,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.pareto_front_ = front
         self.history_ = history
         self.n_genes_ = int(front[0].genome.size)
+        self.baseline_ = self._dense_baseline(data, objectives)
         self.n_evaluations_ = int(history[-1]["n_evaluations"]) if history else 0
         self.n_trained_ = int(evaluator.n_trained)
         self.best_index_ = self._select(self.selection)
@@ -616,33 +668,20 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Xv, _ = self._validate_input(X, reset=False)
         return self._features(Xv)
 
-    def train_dense_head(self, X, y):
-        """Train the unpruned head exactly as every candidate was trained.
-
-        The baseline the paper compares pruned networks against: all genes on,
-        same initial weights, optimiser, epochs and early stopping.
-
-        Parameters
-        ----------
-        X : array-like
-            Training images or features, as in :meth:`fit`.
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        net : skorch.NeuralNetClassifier
-            Fitted over backbone features; ``net.predict`` returns encoded
-            labels (indices into :attr:`classes_`).
-        """
+    def _dense_baseline(self, data, objectives):
+        """The unpruned head, trained and scored exactly like every candidate."""
         from ._engine import train_heads
+        from ._front import Member
 
-        check_is_fitted(self)
-        features = self.extract_features(X)
-        y_enc = np.searchsorted(self.classes_, column_or_1d(y))
         genome = np.ones((1, self.n_genes_), dtype=bool)
-        heads = train_heads(genome, features, y_enc, self._config, engine=self.engine)
-        return wrap_in_skorch(genome[0], heads.head_parameters(0), self._config,
-                              heads.train_loss[0])
+        heads = train_heads(genome, data.X_train, data.y_train, self._config,
+                            engine=self.engine)
+        values = {o.name: float(o.evaluate(heads, data)[0]) for o in objectives}
+        member = Member(genome[0], values, params=heads.head_parameters(0),
+                        train_loss=heads.train_loss[0])
+        member.net = wrap_in_skorch(genome[0], member.params, self._config,
+                                    member.train_loss)
+        return member
 
     def _member_proba(self, member, features):
         proba = member.net.predict_proba(features.astype(np.float32))
@@ -899,4 +938,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "_device" in state and state["_device"] != "cpu" and not torch.cuda.is_available():
+            # Fitted on a GPU, loaded on a CPU-only machine: skorch maps the
+            # heads to the CPU itself; the rest follows them there.
             self._device = "cpu"
+            if getattr(self, "_config", None) is not None:
+                import dataclasses
+
+                self._config = dataclasses.replace(self._config, device="cpu")
