@@ -97,6 +97,18 @@ def _padded(k, full):
     return max(1, min(full, int(math.ceil(k / _BUCKET)) * _BUCKET))
 
 
+# Parameter rows are stored this many floats wide (columns beyond a layer's
+# width stay zero and unused). Vectorised elementwise kernels (fused Adam
+# among them) round differently in their scalar tail; with every
+# candidate's block a whole number of vectors no element ever falls into a
+# tail, so a candidate's update is bit-identical whatever its group.
+_LANES = 16
+
+
+def _storage_width(cols):
+    return int(math.ceil(cols / _LANES)) * _LANES
+
+
 def _layer_flops(sizes, n_candidates=1):
     """FLOPs of one training step per sample: forward and backward products.
 
@@ -129,10 +141,11 @@ class _Group:
         for layer in range(1, len(self.sizes)):
             self.unit_masks.append(torch.zeros(G, 1, self.sizes[layer]))
         self.weights, self.biases = [], []
-        out_sizes = self.sizes[1:] + [config.n_classes]
+        self.out_sizes = out_sizes = self.sizes[1:] + [config.n_classes]
         for layer, (w0, b0) in enumerate(init):
-            self.weights.append(torch.zeros(G, self.sizes[layer], out_sizes[layer]))
-            self.biases.append(torch.zeros(G, 1, out_sizes[layer]))
+            width = _storage_width(out_sizes[layer])
+            self.weights.append(torch.zeros(G, self.sizes[layer], width))
+            self.biases.append(torch.zeros(G, 1, width))
         for g, s in enumerate(sets):
             idx[g, : len(s[0])] = torch.as_tensor(s[0])
             for layer, (w0, b0) in enumerate(init):
@@ -158,17 +171,19 @@ class _Group:
 
     def forward(self, X_aug):
         """Logits ``(G, n, C)`` for augmented features ``(n, d+1)``."""
-        return _forward(X_aug, self.input_index, self.weights, self.biases, self.unit_masks)
+        return _forward(X_aug, self.input_index, self.weights, self.biases,
+                        self.unit_masks, self.out_sizes)
 
 
-def _forward(X_aug, input_index, weights, biases, unit_masks):
+def _forward(X_aug, input_index, weights, biases, unit_masks, out_sizes):
     # One gather straight into the (G, n, k0) layout the batched product reads.
     x = X_aug[None, :, :].expand(input_index.shape[0], -1, -1).gather(
         2, input_index[:, None, :].expand(-1, X_aug.shape[0], -1)
     )
     n_layers = len(weights)
     for layer in range(n_layers):
-        x = torch.baddbmm(biases[layer], x, weights[layer])
+        width = out_sizes[layer]
+        x = torch.baddbmm(biases[layer][..., :width], x, weights[layer][..., :width])
         if layer < n_layers - 1:
             x = torch.relu(x) * unit_masks[layer]
     return x
@@ -224,7 +239,7 @@ class _Trainer:
         n_layers = len(self.group.weights)
         logits = _forward(
             X_batch, self.input_index, self.params[:n_layers], self.params[n_layers:],
-            self.unit_masks,
+            self.unit_masks, self.group.out_sizes,
         )
         G, B = logits.shape[:2]
         losses = F.cross_entropy(

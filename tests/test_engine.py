@@ -1,0 +1,139 @@
+"""The batched engine trains the same heads as one skorch net per candidate."""
+
+import numpy as np
+import pytest
+import torch
+
+from evoprune_sklearn import MaskedHead
+from evoprune_sklearn._engine import TrainingConfig, train_heads
+
+N_FEATURES, N_CLASSES = 48, 3
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(N_CLASSES, N_FEATURES))
+    y = rng.integers(N_CLASSES, size=n)
+    X = rng.normal(size=(n, N_FEATURES)) + 0.6 * centers[y]
+    return X.astype(np.float32), y
+
+
+def _genomes(n, length, seed):
+    """Densities spread over (0, 1], as the search's first population."""
+    rng = np.random.default_rng(seed)
+    G = rng.random((n, length)) < rng.uniform(0.05, 1.0, size=(n, 1))
+    G[~G.any(axis=1), 0] = True
+    return G
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, y = _data(300, seed=0)
+    return X[:200], y[:200], X[200:], y[200:]
+
+
+def _config(**kw):
+    base = dict(
+        encoding="features", n_features=N_FEATURES, hidden_layer_sizes=(16,),
+        n_classes=N_CLASSES, lr=0.02, max_epochs=5, batch_size=50, patience=3,
+        init_seed=7, shuffle_seed=11,
+    )
+    base.update(kw)
+    return TrainingConfig(**base)
+
+
+def _accuracy(heads, X, y):
+    return (heads.logits(X).argmax(-1).numpy() == y[None]).mean(axis=1)
+
+
+@pytest.mark.parametrize("encoding, n_genomes", [("features", 20), ("neurons", 8)])
+def test_batched_engine_matches_skorch_reference(split, encoding, n_genomes):
+    # Tolerance: both engines start from the same weights and see the same
+    # batches, so they differ only by float rounding. A genome's validation
+    # accuracy may differ by at most one validation sample, and the mean accuracy
+    # of the genomes by at most 0.5 points.
+    X, y, X_val, y_val = split
+    config = _config(encoding=encoding)
+    length = N_FEATURES if encoding == "features" else 16
+    genomes = _genomes(n_genomes, length, seed=1)
+    fast = train_heads(genomes, X, y, config)
+    ref = train_heads(genomes, X, y, config, engine="skorch")
+    acc_fast, acc_ref = _accuracy(fast, X_val, y_val), _accuracy(ref, X_val, y_val)
+    assert np.abs(acc_fast - acc_ref).max() <= 1.0 / len(y_val) + 1e-12
+    assert abs(acc_fast.mean() - acc_ref.mean()) <= 0.005
+    assert acc_ref.mean() > 0.6  # the heads learned something
+    np.testing.assert_array_equal(fast.epochs, ref.epochs)
+    np.testing.assert_allclose(
+        [c[-1] for c in fast.train_loss], [c[-1] for c in ref.train_loss],
+        rtol=1e-3, atol=1e-5,
+    )
+
+
+def test_early_stopping_matches_reference_and_freezes_the_head(split):
+    # A coarse tolerance makes candidates stop at different epochs, so the
+    # batched engine has to drop them from the stack mid-training.
+    X, y, _, _ = split
+    config = _config(max_epochs=10, patience=1, tol=0.2)
+    genomes = _genomes(6, N_FEATURES, seed=2)
+    fast = train_heads(genomes, X, y, config)
+    ref = train_heads(genomes, X, y, config, engine="skorch")
+    np.testing.assert_array_equal(fast.epochs, ref.epochs)
+    assert len(set(fast.epochs)) > 1 and fast.epochs.max() < 10
+    # A stopped head is exactly the head trained for its epochs alone.
+    i = int(np.argmin(fast.epochs))
+    alone = train_heads(genomes[[i]], X, y, _config(max_epochs=int(fast.epochs[i])))
+    for (w, b), (w1, b1) in zip(fast.head_parameters(i), alone.head_parameters(0)):
+        assert torch.equal(w, w1) and torch.equal(b, b1)
+
+
+def test_evaluation_does_not_depend_on_the_generation(split):
+    # What makes n_jobs and Dask give the front of n_jobs=1: a genome's head
+    # is a function of the genome, whoever shares its generation.
+    X, y, X_val, _ = split
+    config = _config()
+    genomes = _genomes(12, N_FEATURES, seed=3)
+    together = train_heads(genomes, X, y, config).logits(X_val)
+    order = [7, 2, 11]
+    apart = train_heads(genomes[order], X, y, config).logits(X_val)
+    for j, i in enumerate(order):
+        assert torch.equal(apart[j], together[i])
+    alone = train_heads(genomes[[5]], X, y, config).logits(X_val)
+    assert torch.equal(alone[0], together[5])
+
+
+def test_compact_parameters_rebuild_the_masked_head(split):
+    X, y, X_val, _ = split
+    config = _config(max_epochs=3)
+    genomes = _genomes(4, N_FEATURES, seed=4)
+    heads = train_heads(genomes, X, y, config)
+    logits = heads.logits(X_val)
+    for i, genome in enumerate(genomes):
+        sets, compact = heads.compact_parameters(i)
+        assert compact[0][0].shape == (genome.sum(), 16)
+        head = MaskedHead(N_FEATURES, (16,), N_CLASSES, feature_mask=genome)
+        head.load_parameters(heads.head_parameters(i))
+        with torch.no_grad():
+            out = head(torch.as_tensor(X_val))
+        torch.testing.assert_close(out, logits[i], rtol=1e-5, atol=1e-5)
+
+
+def test_flops_count_falls_with_density(split):
+    X, y, _, _ = split
+    config = _config(max_epochs=1)
+    dense = np.ones((1, N_FEATURES), dtype=bool)
+    sparse = dense.copy()
+    sparse[0, N_FEATURES // 4 :] = False
+    f_dense = train_heads(dense, X, y, config).flops
+    f_sparse = train_heads(sparse, X, y, config).flops
+    assert f_sparse < 0.5 * f_dense
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_engine_matches_cpu(split):
+    X, y, X_val, y_val = split
+    genomes = _genomes(6, N_FEATURES, seed=5)
+    cpu = train_heads(genomes, X, y, _config())
+    gpu = train_heads(genomes, X, y, _config(device="cuda"))
+    assert gpu.groups[0].weights[0].is_cuda
+    acc_cpu, acc_gpu = _accuracy(cpu, X_val, y_val), _accuracy(gpu, X_val, y_val)
+    assert np.abs(acc_cpu - acc_gpu).max() <= 2.0 / len(y_val)
