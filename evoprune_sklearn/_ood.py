@@ -195,7 +195,7 @@ def synthetic_ood_images(X, spec, n_samples, random_state=0, n_patches=4):
     >>> from evoprune_sklearn._ood import synthetic_ood_images
     >>> X = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
     >>> images, kinds = synthetic_ood_images(X, image_spec(X), 6)
-    >>> images.shape, sorted(set(kinds))
+    >>> images.shape, sorted(set(kinds.tolist()))
     ((6, 8, 8, 3), ['gaussian', 'shuffled', 'uniform'])
     """
     rng = np.random.default_rng(random_state)
@@ -264,7 +264,7 @@ def synthetic_ood_features(X, n_samples, random_state=0):
     >>> import numpy as np
     >>> from evoprune_sklearn._ood import synthetic_ood_features
     >>> F, kinds = synthetic_ood_features(np.eye(4), 5)
-    >>> F.shape, list(kinds)
+    >>> F.shape, kinds.tolist()
     ((5, 4), ['gaussian', 'gaussian', 'uniform', 'uniform', 'shuffled'])
     """
     rng = np.random.default_rng(random_state)
