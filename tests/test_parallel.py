@@ -1,0 +1,99 @@
+"""n_jobs and Dask spread evaluations without changing the result."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from evoprune_sklearn import EvoPruneClassifier
+from evoprune_sklearn._objectives import SearchData
+from evoprune_sklearn._parallel import FitContext, resolve
+from evoprune_sklearn._search import _balanced_chunks
+
+
+def _problem():
+    X, y = make_classification(
+        n_samples=160, n_features=24, n_informative=8, n_classes=3, random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+def _estimator(**kw):
+    return EvoPruneClassifier(
+        backbone=None, hidden_layer_sizes=(8,), objectives=("accuracy", "complexity"),
+        pop_size=6, n_evaluations=12, lr=0.02, max_epochs=4, batch_size=40,
+        random_state=0, **kw,
+    )
+
+
+def _front(clf):
+    return sorted(
+        (tuple(np.flatnonzero(m.genome)), tuple(m.objectives.values()))
+        for m in clf.pareto_front_
+    )
+
+
+@pytest.fixture(scope="module")
+def sequential_front():
+    X, y = _problem()
+    return _front(_estimator(n_jobs=1).fit(X, y))
+
+
+def test_dask_cluster_gives_the_sequential_front(sequential_front):
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    X, y = _problem()
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    ) as cluster, distributed.Client(cluster) as client:
+        seen = []
+        real_scatter = client.scatter
+
+        def counting_scatter(data, **kw):
+            seen.append(type(data).__name__)
+            return real_scatter(data, **kw)
+
+        client.scatter = counting_scatter
+        with joblib.parallel_config(backend="dask"):
+            clf = _estimator().fit(X, y)
+        tasks = sum(
+            v for k, v in client.run_on_scheduler(_task_prefix_counts).items()
+            if "evaluate_chunk" in k
+        )
+    assert _front(clf) == sequential_front
+    # The features went out once for the whole fit, not with every task.
+    assert seen.count("tuple") == 1
+    assert tasks >= 2
+
+
+def _task_prefix_counts(dask_scheduler=None):
+    counts = {}
+    for prefix, tp in dask_scheduler.task_prefixes.items():
+        counts[prefix] = sum(tp.state_counts.values())
+    return counts
+
+
+def test_process_workers_give_the_sequential_front(sequential_front):
+    X, y = _problem()
+    assert _front(_estimator(n_jobs=2).fit(X, y)) == sequential_front
+
+
+def test_fit_context_is_written_once_and_loaded_once_per_process():
+    data = SearchData(np.ones((4, 2)), np.zeros(4), np.ones((2, 2)), np.zeros(2), 2)
+    context = FitContext((data, "config", []))
+    ref = context.ref("process")
+    assert context.ref("process") is ref and context.n_shipped == 1
+    first, second = resolve(ref), resolve(ref)
+    assert first is second
+    np.testing.assert_array_equal(first[0].X_train, data.X_train)
+    assert context.ref("thread") is context.payload
+    context.close()
+
+
+def test_chunks_cover_every_genome_once_with_balanced_cost():
+    rng = np.random.default_rng(0)
+    genomes = rng.random((30, 100)) < rng.random((30, 1))
+    chunks = _balanced_chunks(genomes, 4)
+    np.testing.assert_array_equal(np.sort(np.concatenate(chunks)), np.arange(30))
+    loads = [genomes[c].sum() for c in chunks]
+    assert max(loads) - min(loads) <= genomes.sum(axis=1).max() + 1
