@@ -729,14 +729,15 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like
             Images or features, as in :meth:`fit`.
-        members : "front", int, tuple or list of int, default="front"
+        members : "front", int, tuple or list of int, default=3
             Which members vote: ``"front"`` (all), an int ``k`` (the ``k``
             most accurate on the validation fold; all when the front is
             smaller), a percentile window of an objective over the front such
             as ``("accuracy", 50, 60)`` (the paper's windows; an empty window
             raises a ValueError), or explicit indices into
-            :attr:`pareto_front_`. The default was chosen by validation
-            accuracy in ``benchmarks/bench_ensemble.py``.
+            :attr:`pareto_front_`. The default, the 3 most accurate
+            members, had the best validation accuracy in
+            ``benchmarks/bench_ensemble.py``.
 
         Returns
         -------
@@ -763,7 +764,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like
             Images or features, as in :meth:`fit`.
-        members : "front", int, tuple or list of int, default="front"
+        members : "front", int, tuple or list of int, default=3
             Which members vote; see :meth:`ensemble_predict_proba`.
         voting : {"soft", "hard"}, default="soft"
             ``"soft"``: argmax of the mean probability (exact ties: the
@@ -802,7 +803,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like
             Images or features, as in :meth:`fit`.
-        members : "front", int, tuple or list of int, default="front"
+        members : "front", int, tuple or list of int, default=3
             Which members score; see :meth:`ensemble_predict_proba`.
         temperature : float, default=1000.0
             ODIN temperature ``T``.
