@@ -207,7 +207,10 @@ def test_shap_values_add_up_to_the_log_probability(feature_model):
     cls = np.searchsorted(clf.classes_, exp.target)
     gap = logp[np.arange(20), cls] - logp[20, cls]
     np.testing.assert_allclose(exp.expected_value, logp[20, cls], rtol=1e-5)
-    np.testing.assert_allclose(exp.shap_values.sum(axis=1), gap, atol=0.05 + 0.05 * np.abs(gap).max())
+    # 200 random interpolation points estimate the path integral to a few %
+    err = np.abs(exp.shap_values.sum(axis=1) - gap)
+    assert err.mean() < 0.1 * np.abs(gap).mean() + 0.02, (err, gap)
+    assert np.all(err < 0.25 * np.abs(gap) + 0.05), (err, gap)
 
 
 def test_values_equal_shap_gradient_explainer(feature_model):
