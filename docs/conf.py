@@ -39,6 +39,11 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 root_doc = "index"
 default_role = "literal"
+# Docstrings write "mean |SHAP|" for the mean absolute SHAP value; in reST
+# |...| is a substitution, so define it to render as written.
+rst_prolog = r"""
+.. |SHAP| replace:: \|SHAP\|
+"""
 
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}

@@ -30,25 +30,25 @@ ARROWS = [
 
 
 def draw():
-    fig, ax = plt.subplots(figsize=(11.5, 3.7))
+    fig, ax = plt.subplots(figsize=(11.5, 4.0))
     for x, y, w, h, title, detail, colour in BOXES:
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.04,rounding_size=0.12",
                                     fc=colour, ec="#444444", lw=1.2))
         ax.text(x + w / 2, y + h - 0.24, title, ha="center", va="center",
-                fontsize=10.5, weight="bold")
+                fontsize=13, weight="bold")
         ax.text(x + w / 2, y + (h - 0.35) / 2, detail, ha="center", va="center",
-                fontsize=8.5, linespacing=1.25)
+                fontsize=10.5, linespacing=1.2)
     for start, end, label in ARROWS:
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14,
                                      lw=1.3, color="#333333",
                                      connectionstyle="arc3,rad=0.0"))
         if label:
             mx, my = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
-            ax.text(mx + 0.05, my + 0.09, label, fontsize=8, color="#333333",
+            ax.text(mx + 0.05, my + 0.09, label, fontsize=10, color="#333333",
                     ha="left" if start[0] == end[0] else "center", style="italic")
-    ax.text(0.0, 3.6, "once per fit", fontsize=9, color="#1f4e79")
+    ax.text(0.0, 3.55, "once per fit", fontsize=11, color="#1f4e79")
     ax.text(1.6, -0.05, "every generation (features reused, nothing re-extracted)",
-            fontsize=9, color="#8a4b08")
+            fontsize=11, color="#8a4b08")
     ax.set_xlim(-0.1, 11.5)
     ax.set_ylim(-0.2, 3.8)
     ax.set_axis_off()
