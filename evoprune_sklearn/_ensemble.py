@@ -23,6 +23,8 @@ import numbers
 import numpy as np
 import torch
 
+from ._ood import odin_scores as _ood_odin_scores
+
 __all__ = [
     "DEFAULT_MEMBERS",
     "DEFAULT_VOTING",
@@ -237,21 +239,6 @@ def member_logits(front, indices, features, device="cpu"):
     return torch.stack(out)
 
 
-def _odin_scores(logits, temperature):
-    # One definition of the score for the robustness objective and the
-    # ensemble: the ODIN module's scorer. That module was written in
-    # parallel with this one; the identical local formula covers a checkout
-    # without it and can go once both are merged.
-    try:
-        from ._ood import odin_scores as ood_module_scores
-    except ImportError:
-        ood_module_scores = None
-    if ood_module_scores is not None:
-        return np.asarray(ood_module_scores(logits, temperature), dtype=np.float64)
-    z = torch.as_tensor(logits, dtype=torch.float64) / float(temperature)
-    return torch.softmax(z, dim=-1).amax(dim=-1).numpy()
-
-
 def odin_scores(logits, temperature=1000.0):
     """ODIN score without input perturbation: ``max softmax(logits / T)``.
 
@@ -276,7 +263,8 @@ def odin_scores(logits, temperature=1000.0):
     """
     if not isinstance(temperature, numbers.Real) or not temperature > 0:
         raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
-    return _odin_scores(logits, temperature)
+    # the robustness objective's own scorer: one definition of the score
+    return _ood_odin_scores(logits, temperature)
 
 
 def ensemble_ood_score(logits, temperature=1000.0):
