@@ -1,0 +1,281 @@
+"""Speed and memory of the search: one run, one table.
+
+All rows use the same data: random but learnable features (2000 samples,
+1280-d like EfficientNet-Lite0's, 10 classes; class means plus noise, after
+a ReLU) and a head with one hidden layer of 512.
+
+Rows:
+
+- matmul peak: fp32 ``(2048, 2048) @ (2048, 2048)`` (8192 on a GPU, TF32 off),
+  best of several, measured in this run;
+- evaluations/s at pop 30 (the same 30 genomes, densities spread over (0, 1]
+  as the search's first population, the same epochs, training plus
+  validation accuracy): the batched engine vs the naive reference, one skorch
+  net per candidate over the full masked feature matrix, trained one after
+  the other;
+- achieved GFLOP/s of head training (the matrix products a dense
+  implementation of each pruned head needs, padding not counted) and its
+  share of the peak;
+- the paper protocol end to end from cached features: ``EvoPruneClassifier``
+  with pop 30, 200 evaluations, ``encoding="features"``, hidden 512, the
+  objectives accuracy, complexity and robustness (ODIN, eps=0), defaults
+  otherwise (Adam lr 1e-3, batch 128, up to 20 epochs, patience 5);
+- backbone forward passes per fit, counted by ``Backbone.n_images_forwarded``
+  on a small image fit (a randomly initialised resnet18, 32 px: weights do
+  not change the count), against one per training image plus, for ODIN,
+  the synthetic out-of-distribution images;
+- peak RSS of the same search with 60 and 240 evaluations (each in a fresh
+  process, 3 epochs a head): bounded by the front and one generation, not
+  growing with ``n_evaluations``.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_search.py`` (or ``make bench``).
+``--device cuda`` runs everything on a GPU; ``--quick`` shrinks every budget
+(a smoke run, not the reported figures).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+N, D, C, HIDDEN = 2000, 1280, 10, 512
+
+
+def features(seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(C, size=N)
+    centers = rng.normal(size=(C, D)) * 0.15
+    X = np.maximum(rng.normal(size=(N, D)) + centers[y], 0.0)
+    return X.astype(np.float32), y
+
+
+def first_population(n, seed=1):
+    """The search's initialisation: density ~ U(0, 1), at least one gene."""
+    rng = np.random.default_rng(seed)
+    G = np.zeros((n, D), dtype=bool)
+    for i in range(n):
+        k = max(1, int(round(rng.random() * D)))
+        G[i, rng.choice(D, size=k, replace=False)] = True
+    return G
+
+
+def _sync(device):
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matmul_peak(device):
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    n = 8192 if str(device).startswith("cuda") else 2048
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    _sync(device)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def throughput(device, epochs, pop, batch_size):
+    """Evaluations/s and GFLOP/s of both engines on one population."""
+    from evoprune_sklearn._engine import TrainingConfig, train_heads
+
+    X, y = features()
+    X_tr, y_tr, X_val, y_val = X[:1600], y[:1600], X[1600:], y[1600:]
+    genomes = first_population(pop)
+    config = TrainingConfig(
+        encoding="features", n_features=D, hidden_layer_sizes=(HIDDEN,), n_classes=C,
+        max_epochs=epochs, batch_size=batch_size, patience=epochs, device=str(device),
+    )
+    train_heads(genomes[:2], X_tr[:256], y_tr[:256], config)  # warm-up
+    out = {}
+    for engine in ("batched", "skorch"):
+        _sync(device)
+        t0 = time.perf_counter()
+        heads = train_heads(genomes, X_tr, y_tr, config, engine=engine)
+        _sync(device)
+        t_train = time.perf_counter() - t0
+        acc = (heads.logits(X_val).argmax(-1).numpy() == y_val[None]).mean(axis=1)
+        seconds = time.perf_counter() - t0
+        out[engine] = {
+            "seconds": seconds,
+            "evals_per_s": pop / seconds,
+            "train_gflops": heads.flops / t_train / 1e9,
+            "executed_gflops": heads.executed_flops / t_train / 1e9,
+            "mean_accuracy": float(acc.mean()),
+        }
+    return out
+
+
+def _search_in_subprocess(args, pop, n_evaluations, max_epochs, objectives):
+    """Run one search in a fresh process; return its wall time and peak RSS."""
+    code = (
+        "import json, resource, sys, time\n"
+        "sys.path.insert(0, %r)\n"
+        "from benchmarks.bench_search import run_protocol\n"
+        "r = run_protocol(%r, %d, %d, %d, %r)\n"
+        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print('RESULT' + json.dumps(r))\n"
+    ) % (os.getcwd(), args.device, pop, n_evaluations, max_epochs, tuple(objectives))
+    path = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=os.getcwd() + (os.pathsep + path if path else ""))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT"):
+            return json.loads(line[6:])
+    raise RuntimeError(proc.stderr[-3000:])
+
+
+def run_protocol(device, pop, n_evaluations, max_epochs, objectives):
+    """The paper protocol on cached features (called in a subprocess)."""
+    from evoprune_sklearn import EvoPruneClassifier
+
+    X, y = features()
+    clf = EvoPruneClassifier(
+        backbone=None, encoding="features", hidden_layer_sizes=(HIDDEN,),
+        objectives=objectives, robustness="odin", odin_epsilon=0.0,
+        pop_size=pop, n_evaluations=n_evaluations, max_epochs=max_epochs,
+        device=device, random_state=0,
+    )
+    t0 = time.perf_counter()
+    clf.fit(X, y)
+    return {
+        "seconds": time.perf_counter() - t0,
+        "n_evaluations": clf.n_evaluations_,
+        "n_trained": clf.n_trained_,
+        "front_size": len(clf.pareto_front_),
+    }
+
+
+def backbone_passes(device, objectives):
+    """Counted backbone forward passes of one image fit, and the expected count."""
+    from evoprune_sklearn import EvoPruneClassifier
+    from evoprune_sklearn._ood import SYNTHETIC_KINDS
+    from evoprune_sklearn.datasets import load_digits_images
+
+    X, y = load_digits_images(size=32)
+    X, y = X[:300], y[:300]
+    clf = EvoPruneClassifier(
+        backbone="resnet18", weights=None, image_size=32, hidden_layer_sizes=(32,),
+        objectives=objectives, pop_size=4, n_evaluations=8, max_epochs=2,
+        device=device, random_state=0,
+    ).fit(X, y)
+    expected = len(X)
+    if "robustness" in objectives:
+        n_val = len(X) - len(clf._train_index)
+        expected += max(len(SYNTHETIC_KINDS), n_val)
+    return clf.backbone_.n_images_forwarded, expected
+
+
+def main(argv=None):
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="smoke run, tiny budgets")
+    parser.add_argument("--epochs", type=int, default=5,
+                        help="epochs a head in the evaluations/s rows")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    pop = 6 if args.quick else 30
+    epochs = 1 if args.quick else args.epochs
+    n_eval, n_small, n_large = (12, 12, 24) if args.quick else (200, 60, 240)
+    rss_epochs = 1 if args.quick else 3
+    objectives = ("accuracy", "complexity", "robustness")
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rows = []
+
+    def row(item, value, target=""):
+        rows.append((item, value, target))
+        print(f"  {item}: {value}", file=sys.stderr, flush=True)
+
+    print(f"device {device}, torch threads {torch.get_num_threads()}, "
+          f"cores {os.cpu_count()}, load average {load:.2f}", file=sys.stderr)
+    peak = matmul_peak(device)
+    row("fp32 matmul peak (this run)", f"{peak:.0f} GFLOP/s")
+    figures = {"peak_gflops": peak}
+    for bs in (128, 32):
+        tp = throughput(device, epochs, pop, bs)
+        fast, ref = tp["batched"], tp["skorch"]
+        speedup = fast["evals_per_s"] / ref["evals_per_s"]
+        tag = "estimator default" if bs == 128 else "paper's batch size"
+        row(f"evaluations/s, pop {pop}, {epochs} epochs, batch {bs} ({tag}): "
+            "engine vs sequential skorch",
+            f"{fast['evals_per_s']:.2f} vs {ref['evals_per_s']:.2f} = {speedup:.1f}x",
+            ">= 5x")
+        row(f"head training GFLOP/s, batch {bs} (engine; skorch)",
+            f"{fast['train_gflops']:.0f} = {100 * fast['train_gflops'] / peak:.0f}% of peak "
+            f"({fast['executed_gflops']:.0f} executed with padding); "
+            f"{ref['train_gflops']:.0f}",
+            ">= 50% of peak")
+        figures[f"batch{bs}"] = tp
+    try:
+        proto = _search_in_subprocess(args, pop, n_eval, 20, objectives)
+    except Exception as exc:  # report the failure in the table, go on
+        row("paper protocol", f"failed: {str(exc).strip().splitlines()[-1]}")
+        proto = None
+    if proto is not None:
+        row(f"paper protocol from cached features: pop {pop}, {proto['n_evaluations']} "
+            "evaluations, hidden 512, accuracy + complexity + ODIN (eps=0)",
+            f"{proto['seconds']:.0f} s ({proto['n_trained']} heads trained, front "
+            f"{proto['front_size']}, peak RSS {proto['peak_rss_mb']:.0f} MB)",
+            "<= 300 s")
+    figures["protocol"] = proto
+    for objs in (("accuracy", "complexity"), objectives):
+        try:
+            counted, expected = backbone_passes(args.device, objs)
+        except Exception as exc:
+            row("backbone forward passes", f"failed: {exc!r}"[:200])
+            continue
+        label = "+ ODIN" if "robustness" in objs else "2 objectives"
+        row(f"backbone forward passes per fit (300 images, {label})",
+            f"{counted} counted, {expected} expected",
+            "one per image (+ OoD set)")
+        figures[f"backbone_{len(objs)}"] = (counted, expected)
+    try:
+        small = _search_in_subprocess(args, pop, n_small, rss_epochs, objectives)
+        large = _search_in_subprocess(args, pop, n_large, rss_epochs, objectives)
+    except Exception as exc:
+        row("peak RSS", f"failed: {str(exc).strip().splitlines()[-1]}")
+        small = large = None
+    if small is not None:
+        row(f"peak RSS, {small['n_evaluations']} vs {large['n_evaluations']} evaluations",
+            f"{small['peak_rss_mb']:.0f} MB vs {large['peak_rss_mb']:.0f} MB "
+            f"({large['peak_rss_mb'] - small['peak_rss_mb']:+.0f} MB; fronts of "
+            f"{small['front_size']} vs {large['front_size']} members at "
+            f"{4 * (D * HIDDEN + HIDDEN + HIDDEN * C + C) / 2**20:.1f} MB each)",
+            "not growing")
+    figures["rss"] = (small, large)
+
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    print(f"\nbench_search on {device} ({os.cpu_count()} cores, "
+          f"{torch.get_num_threads()} torch threads, load average at start {load:.2f})\n")
+    print(f"| {'item'.ljust(width)} | {'measured'.ljust(vwidth)} | target |")
+    print(f"|{'-' * (width + 2)}|{'-' * (vwidth + 2)}|--------|")
+    for item, value, target in rows:
+        print(f"| {item.ljust(width)} | {value.ljust(vwidth)} | {target} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
