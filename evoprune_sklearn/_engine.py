@@ -27,7 +27,9 @@ import torch.nn.functional as F
 
 from ._head import MaskedHead, genome_masks, init_head_parameters
 
-__all__ = ["TrainingConfig", "TrainedHeads", "train_heads", "make_skorch_net"]
+__all__ = [
+    "TrainingConfig", "TrainedHeads", "train_heads", "expand_parameters", "make_skorch_net",
+]
 
 _BUCKET = 128
 
