@@ -106,7 +106,7 @@ sphinx_gallery_conf = {
     "doc_module": ("evoprune_sklearn",),
     "reference_url": {"evoprune_sklearn": None},
     "backreferences_dir": os.path.join("gen_modules", "backreferences"),
-    "image_scrapers": ("matplotlib", "gallery_scraper.figure_scraper"),
+    "image_scrapers": ("gallery_scraper.figure_scraper", "matplotlib"),
     "within_subsection_order": "gallery_order.ExampleOrder",
     "remove_config_comments": True,
     "show_memory": False,

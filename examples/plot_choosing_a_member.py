@@ -94,12 +94,14 @@ ax.plot(comp, frame["test_accuracy"], "s", color="tab:gray", alpha=0.6,
         label="test accuracy (illustration)")
 ax.axhspan(best - standard_error, best, color="tab:green", alpha=0.15,
            label="within one standard error")
-markers = {"accuracy": "^", "complexity": "v", "knee": "*", "tradeoff": "D"}
-for rule, i in choice.items():
-    ax.scatter(comp[i], acc[i], s=220, marker=markers[rule], facecolors="none",
-               edgecolors="tab:red", linewidths=1.8)
-    ax.annotate(rule, (comp[i], acc[i]), textcoords="offset points",
-                xytext=(8, -14), color="tab:red")
+for i in sorted(set(choice.values())):
+    rules = [rule for rule, j in choice.items() if j == i]
+    ax.scatter(comp[i], acc[i], s=260, facecolors="none", edgecolors="tab:red",
+               linewidths=2)
+    right = comp[i] > 0.6 * comp.max()  # keep labels inside the axes
+    ax.annotate(" + ".join(rules), (comp[i], acc[i]), textcoords="offset points",
+                xytext=(-10 if right else 10, -16), ha="right" if right else "left",
+                color="tab:red", weight="bold")
 ax.set_xlabel("complexity (fraction of features kept)")
 ax.set_ylabel("accuracy")
 ax.legend(loc="lower right", fontsize="small")

@@ -4,7 +4,8 @@
 objects built without pyplot (so a library call never opens windows or leaks
 global state). Sphinx-Gallery's own matplotlib scraper only sees pyplot's
 figures, so this one saves every such Figure that a cell binds to a top-level
-name and that was not shown before.
+name and that was not shown before. It must come *before* "matplotlib" in
+``image_scrapers``.
 """
 
 from pathlib import PurePosixPath
@@ -22,12 +23,14 @@ def figure_scraper(block, block_vars, gallery_conf, **kwargs):
     shown = _SHOWN.setdefault(src, [])
     new = []
     for value in list(block_vars["example_globals"].values()):
-        if (
-            isinstance(value, Figure)
-            and value.canvas.manager is None  # pyplot's scraper handles the rest
-            and not any(value is f for f in shown)
-            and not any(value is f for f in new)
-        ):
+        if not isinstance(value, Figure) or any(value is f for f in shown + new):
+            continue
+        if value.canvas.manager is not None:
+            # A pyplot figure: Sphinx-Gallery's matplotlib scraper (which must
+            # run after this one) saves and closes it. Remember it, because a
+            # closed pyplot figure loses its manager and would look new later.
+            shown.append(value)
+        else:
             new.append(value)
     paths = []
     for fig, path in zip(new, block_vars["image_path_iterator"]):
