@@ -35,8 +35,12 @@ def test_fit_on_images_gives_a_front_and_predictions(digit_images, make_tiny):
 
 def test_backbone_runs_once_per_training_image(digit_images, make_tiny):
     X, y = digit_images
-    clf = make_tiny(image_size=32).fit(X, y)
+    clf = make_tiny(image_size=32, objectives=("accuracy", "complexity")).fit(X, y)
     assert clf.backbone_.n_images_forwarded == len(X)
+    # ODIN (epsilon=0) adds one pass per out-of-distribution image, no more
+    clf = make_tiny(image_size=32).fit(X, y)
+    assert clf.n_ood_samples_ > 0
+    assert clf.backbone_.n_images_forwarded == len(X) + clf.n_ood_samples_
 
 
 @pytest.mark.parametrize("layout", ["nhwc", "nchw", "gray", "float", "gray1"])
