@@ -383,11 +383,6 @@ class SearchState:
         state.split = (blob["train_index"].numpy(), blob["val_index"].numpy())
         return state
 
-    @property
-    def resumed_generation(self):
-        """Generations the loaded checkpoint had completed (0 when fresh)."""
-        return 0 if self.loaded is None else self.loaded["meta"]["generation"]
-
     def restore(self, algorithm, evaluator, front, history):
         """Put a loaded checkpoint back; return ``(done, generation)``."""
         if self.loaded is None:

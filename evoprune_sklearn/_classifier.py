@@ -607,16 +607,17 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        for member in front:
+        self.n_genes_ = int(front[0].genome.size)
+        self.n_evaluations_ = int(history[-1]["n_evaluations"]) if history else 0
+        self.n_trained_ = int(evaluator.n_trained)
+        evaluator.close()
+        self.baseline_ = self._dense_baseline(data, objectives)
+        for member in [*front, self.baseline_]:
             member.net = wrap_in_skorch(
                 member.genome, member.params, self._config, member.train_loss
             )
         self.pareto_front_ = front
         self.history_ = history
-        self.n_genes_ = int(front[0].genome.size)
-        self.baseline_ = self._dense_baseline(data, objectives)
-        self.n_evaluations_ = int(history[-1]["n_evaluations"]) if history else 0
-        self.n_trained_ = int(evaluator.n_trained)
         self.best_index_ = self._select(self.selection)
         self.fit_time_ = {
             "features": t_features,
@@ -669,7 +670,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return self._features(Xv)
 
     def _dense_baseline(self, data, objectives):
-        """The unpruned head, trained and scored exactly like every candidate."""
+        """The unpruned head, trained and scored exactly like every candidate.
+
+        Trained outside the search's evaluator so that it never counts as a
+        search evaluation (a finished checkpoint still trains no genome).
+        """
         from ._engine import train_heads
         from ._front import Member
 
@@ -677,11 +682,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         heads = train_heads(genome, data.X_train, data.y_train, self._config,
                             engine=self.engine)
         values = {o.name: float(o.evaluate(heads, data)[0]) for o in objectives}
-        member = Member(genome[0], values, params=heads.head_parameters(0),
-                        train_loss=heads.train_loss[0])
-        member.net = wrap_in_skorch(genome[0], member.params, self._config,
-                                    member.train_loss)
-        return member
+        return Member(genome[0], values, params=heads.head_parameters(0),
+                      train_loss=heads.train_loss[0])
 
     def _member_proba(self, member, features):
         proba = member.net.predict_proba(features.astype(np.float32))

@@ -145,24 +145,29 @@ class _Evaluator:
             if k not in self.cache and k not in seen:
                 new.append(i)
                 seen.add(k)
-        candidates = []
-        if new:
-            t0 = time.perf_counter()
-            results = self._run([genomes[i] for i in new])
-            self.train_seconds += time.perf_counter() - t0
-            for i, (values, params, loss) in zip(new, results):
-                self.cache[keys[i]] = values
-                candidates.append(
-                    Member(
-                        genomes[i],
-                        {o.name: float(v) for o, v in zip(self.objectives, values)},
-                        params=expand_parameters(*params, self.config),
-                        train_loss=loss,
-                    )
-                )
-            self.n_trained += len(new)
+        candidates = self.train([genomes[i] for i in new]) if new else []
+        for i, member in zip(new, candidates):
+            self.cache[keys[i]] = np.array(
+                [member.objectives[o.name] for o in self.objectives]
+            )
         F = np.array([self.cache[k] for k in keys], dtype=float)
         return F, candidates
+
+    def train(self, genomes):
+        """Train and score ``genomes`` (no cache look-up): one Member each."""
+        t0 = time.perf_counter()
+        results = self._run(genomes)
+        self.train_seconds += time.perf_counter() - t0
+        self.n_trained += len(genomes)
+        return [
+            Member(
+                genome,
+                {o.name: float(v) for o, v in zip(self.objectives, values)},
+                params=expand_parameters(*params, self.config),
+                train_loss=loss,
+            )
+            for genome, (values, params, loss) in zip(genomes, results)
+        ]
 
     def _run(self, genomes):
         from ._parallel import backend_kind, shared_torch_pool, torch_threads

@@ -6,11 +6,12 @@ The paper's protocol: ResNet-50 at 224 px, ten seeds
 .. note::
 
    **This example is rendered, not executed** (its file name has no ``plot_``
-   prefix). It needs torchvision's ResNet-50 ImageNet weights (downloaded
-   once into torchvision's cache, or passed as a local ``state_dict`` file
-   with ``weights=``) and, on a two-core CPU, roughly 15 images per second of
-   backbone time at 224 px plus a few minutes of search per seed. Run it
-   yourself with ``python examples/paper_protocol.py path/to/image_folder``.
+   prefix). It needs torchvision's ResNet-50 ImageNet weights as a local
+   ``state_dict`` file (save ``torchvision.models.resnet50(weights="DEFAULT")
+   .state_dict()`` with ``torch.save`` once on a machine with a network), and,
+   on a two-core CPU, roughly 15 images per second of backbone time at 224 px
+   plus a few minutes of search per seed. Run it yourself with
+   ``python examples/paper_protocol.py path/to/image_folder resnet50.pt``.
 
 The settings of MO-EvoPruneDeepTL (Poyatos et al., 2023) on your own
 class-per-folder dataset:
@@ -43,6 +44,7 @@ from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn.datasets import load_image_folder
 
 folder = sys.argv[1] if len(sys.argv) > 1 else "my_dataset/"
+weights = sys.argv[2] if len(sys.argv) > 2 else "resnet50.pt"  # a local state_dict
 X, y = load_image_folder(folder, size=224)
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.2, stratify=y, random_state=0
@@ -52,7 +54,7 @@ rows = []
 for seed in range(10):
     clf = EvoPruneClassifier(
         backbone="resnet50",
-        weights="DEFAULT",            # or a path to resnet50 state_dict file
+        weights=weights,              # read with torch.load(weights_only=True)
         image_size=224,
         encoding="features",
         hidden_layer_sizes=(512,),
