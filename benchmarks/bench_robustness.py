@@ -1,131 +1,163 @@
-"""Cost and behaviour of each robustness mode on the bundled digits.
+"""Cost and signal of each robustness mode, before and after the calibrated budget.
 
-For each mode (ODIN with eps=0, ODIN with eps>0, FGSM, PGD) this runs a
-three-objective search (accuracy, complexity, robustness) with the bundled
-EfficientNet-Lite0 backbone and prints:
+For each mode this runs the search of issue 15: the bundled digits at 64 px
+(``image_size=64``), default settings except ``pop_size=8`` and
+``n_evaluations=24``, three objectives, ``random_state=0``. It prints one
+table per mode with these columns:
 
-- seconds per evaluation: the whole search divided by evaluations, and the
-  robustness objective alone (its ``evaluate`` calls, timed);
-- the Pareto front's size and the Spearman rank correlations between
-  accuracy, complexity and robustness across its members;
-- the trade-off: the largest robustness difference between two front members
-  whose validation accuracies differ by at most 0.02.
+- ``s/eval``: seconds of the whole fit divided by the evaluations (wall);
+- ``cpu s/eval``: CPU seconds of this process for the fit, divided likewise
+  (less sensitive than wall time to other jobs on a shared machine);
+- ``rob cpu s/cand``: CPU seconds of the robustness objective alone per
+  candidate it scored (calibration excluded);
+- ``fwd/cand``, ``bwd/cand``: images pushed forward / backward through the
+  backbone per candidate (a measure of work that no machine load changes;
+  after only);
+- ``eps``: the budget in 1/255 units; ``front``: front size;
+  ``min``/``max``/``spread``: the robustness values over the front.
 
-Run: ``PYTHONPATH=. python benchmarks/bench_robustness.py [--quick] [--device cuda]``.
-``--threads N`` sets torch's CPU threads (the figures in the docs used 2).
+``--before PATH`` also runs the chosen modes with the package found at PATH,
+for example a worktree of the code before issue 15::
+
+    git worktree add /tmp/robust-before b658162
+    PYTHONPATH=. python benchmarks/bench_robustness.py --before /tmp/robust-before \\
+        --before-modes fgsm --before-evaluations 8
+
+The old PGD costs about 34 s per evaluation on a quiet 2-core machine, so by
+default "before" runs FGSM only, with fewer evaluations.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_robustness.py [--modes odin,fgsm,pgd]``.
 """
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
-import numpy as np
+MODES = {
+    "odin": dict(robustness="odin"),
+    "fgsm": dict(robustness="fgsm"),
+    "pgd": dict(robustness="pgd"),
+    "fgsm@8/255": dict(robustness="fgsm", attack_eps=8 / 255),
+    "pgd@8/255": dict(robustness="pgd", attack_eps=8 / 255),
+}
 
 
-def _timed(cls, box):
-    """Wrap ``cls.evaluate`` so its seconds accumulate in ``box``."""
-    original = cls.evaluate
-
-    def evaluate(self, heads, data):
-        t0 = time.perf_counter()
-        out = original(self, heads, data)
-        box["seconds"] += time.perf_counter() - t0
-        box["calls"] += len(heads)
-        return out
-
-    cls.evaluate = evaluate
-    return original
-
-
-def _tradeoff(frame, window=0.02):
-    acc, rob = frame["accuracy"].to_numpy(), frame["robustness"].to_numpy()
-    best = 0.0
-    for i in range(len(acc)):
-        near = np.abs(acc - acc[i]) <= window
-        best = max(best, float(rob[near].max() - rob[near].min()))
-    return best
-
-
-def main(argv=None):
+def run_mode(mode, n_evaluations, pop_size, threads):
+    """One search; returns the table row as a dict (runs in this process)."""
+    import numpy as np
     import torch
-    from scipy.stats import spearmanr
-    from sklearn.model_selection import train_test_split
 
     from evoprune_sklearn import EvoPruneClassifier
     from evoprune_sklearn._adversarial import AdversarialRobustness
     from evoprune_sklearn._ood import ODINRobustness
     from evoprune_sklearn.datasets import load_digits_images
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="tiny budgets (smoke run)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--modes", default="odin,odin_eps,fgsm,pgd")
-    parser.add_argument("--pop-size", type=int, default=12)
-    parser.add_argument("--n-evaluations", type=int, default=48)
-    parser.add_argument("--subset", type=int, default=128, help="robustness_subset")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if threads:
+        torch.set_num_threads(threads)
+    box = {"cpu": 0.0, "calls": 0, "fwd": None, "bwd": None}
 
-    X, y = load_digits_images(size=32, n_per_class=40 if args.quick else None)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0
-    )
-    pop, n_eval, subset = args.pop_size, args.n_evaluations, args.subset
-    if args.quick:
-        pop, n_eval, subset = 4, 8, 32
-    modes = {
-        "odin": dict(robustness="odin"),
-        "odin_eps": dict(robustness="odin", odin_epsilon=0.002),
-        "fgsm": dict(robustness="fgsm"),
-        "pgd": dict(robustness="pgd", attack_steps=10),
+    def timed(cls):
+        original = cls.evaluate
+
+        def evaluate(self, heads, data):
+            c0 = time.process_time()
+            out = original(self, heads, data)
+            box["cpu"] += time.process_time() - c0
+            box["calls"] += len(heads)
+            box["fwd"] = getattr(self, "n_forward_", None)
+            box["bwd"] = getattr(self, "n_backward_", None)
+            box["eps"] = getattr(self, "eps_", getattr(self, "eps", None))
+            box["calib_fwd"] = getattr(self, "_calib_counts", (0, 0))
+            return out
+
+        cls.evaluate = evaluate
+
+    timed(ODINRobustness)
+    timed(AdversarialRobustness)
+    original_prepare = AdversarialRobustness.prepare
+
+    def prepare(self, data, estimator):  # counts of the calibration, kept apart
+        original_prepare(self, data, estimator)
+        self._calib_counts = (getattr(self, "n_forward_", 0), getattr(self, "n_backward_", 0))
+
+    AdversarialRobustness.prepare = prepare
+    X, y = load_digits_images(size=64)
+    clf = EvoPruneClassifier(image_size=64, pop_size=pop_size, n_evaluations=n_evaluations,
+                             random_state=0, **MODES[mode])
+    c0, t0 = time.process_time(), time.perf_counter()
+    clf.fit(X, y)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    rob = clf.pareto_front_.to_frame()["robustness"].to_numpy()
+    n_eval = clf.n_evaluations_
+    calls = max(box["calls"], 1)
+    row = {
+        "s/eval": wall / n_eval,
+        "cpu s/eval": cpu / n_eval,
+        "rob cpu s/cand": box["cpu"] / calls,
+        "fwd/cand": None,
+        "bwd/cand": None,
+        "eps": None,
+        "front": len(rob),
+        "min": float(rob.min()),
+        "max": float(rob.max()),
+        "spread": float(rob.max() - rob.min()),
+        "evaluations": n_eval,
     }
-    print(f"digits {X_train.shape[0]} train images at {args.image_size}px, "
-          f"backbone efficientnet_lite0, hidden (64,), pop {pop}, {n_eval} evaluations, "
-          f"robustness_subset {subset}, device {args.device}, torch threads "
-          f"{torch.get_num_threads()}")
-    rows = []
-    for name in args.modes.split(","):
-        box = {"seconds": 0.0, "calls": 0}
-        originals = {c: _timed(c, box) for c in (ODINRobustness, AdversarialRobustness)}
-        try:
-            clf = EvoPruneClassifier(
-                image_size=args.image_size, hidden_layer_sizes=(64,), pop_size=pop,
-                n_evaluations=n_eval, lr=0.01, max_epochs=30, robustness_subset=subset,
-                device=args.device, random_state=0, **modes[name],
-            )
-            clf.fit(X_train, y_train)
-        finally:
-            for c, f in originals.items():
-                c.evaluate = f
-        frame = clf.pareto_front_.to_frame()
-        corr = {}
-        for a, b in (("accuracy", "complexity"), ("accuracy", "robustness"),
-                     ("complexity", "robustness")):
-            rho = spearmanr(frame[a], frame[b]).statistic if len(frame) > 2 else np.nan
-            corr[f"{a[:3]}~{b[:3]}"] = rho
-        rows.append({
-            "mode": name,
-            "s/eval (search)": clf.fit_time_["search"] / clf.n_evaluations_,
-            "s/eval (robustness)": box["seconds"] / max(box["calls"], 1),
-            "front": len(frame),
-            "best acc": frame["accuracy"].max(),
-            "robustness range": f"{frame['robustness'].min():.3f}-{frame['robustness'].max():.3f}",
-            **corr,
-            "rob. spread at ~acc": _tradeoff(frame),
-            "test acc": clf.score(X_test, y_test),
-        })
-        print(f"mode {name}:")
-        print(frame.round(4).to_string())
-        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()},
-              flush=True)
+    if mode != "odin":
+        eps = getattr(clf, "attack_eps_", None) or MODES[mode].get("attack_eps", 8 / 255)
+        row["eps"] = float(eps) * 255
+        if box["fwd"] is not None:
+            f0, b0 = box["calib_fwd"]
+            row["fwd/cand"] = (box["fwd"] - f0) / calls
+            row["bwd/cand"] = (box["bwd"] - b0) / calls
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--modes", default="odin,fgsm,pgd",
+                        help=f"comma-separated, from {sorted(MODES)}")
+    parser.add_argument("--pop-size", type=int, default=8)
+    parser.add_argument("--n-evaluations", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--before", default=None, help="path of the code before")
+    parser.add_argument("--before-modes", default="fgsm")
+    parser.add_argument("--before-evaluations", type=int, default=8)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        row = run_mode(args.child, args.n_evaluations, args.pop_size, args.threads)
+        print("ROW " + json.dumps(row))
+        return None
+
     import pandas as pd
 
-    table = pd.DataFrame(rows)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    return table
+    def child(mode, path, n_evaluations):
+        env = dict(os.environ, PYTHONPATH=path)
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", mode,
+               "--n-evaluations", str(n_evaluations), "--pop-size", str(args.pop_size)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
+                             cwd=path).stdout
+        return json.loads(out.split("ROW ", 1)[1])
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    print(f"digits at 64 px (image_size=64), pop_size={args.pop_size}, defaults "
+          f"otherwise; load average at start {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs", flush=True)
+    for mode in args.modes.split(","):
+        rows = {}
+        if args.before and mode in args.before_modes.split(","):
+            rows["before"] = child(mode, args.before, args.before_evaluations)
+        rows["after"] = child(mode, here, args.n_evaluations)
+        table = pd.DataFrame(rows).T
+        print(f"\nrobustness mode {mode}")
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(table.to_string(float_format=lambda v: f"{v:.3g}"), flush=True)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ _INVENTORIES = {
     "torch": ("https://docs.pytorch.org/docs/stable/", None),
     "matplotlib": ("https://matplotlib.org/stable/", None),
     "pandas": ("https://pandas.pydata.org/docs/", None),
+    "shap": ("https://shap.readthedocs.io/en/latest/", None),
 }
 
 
@@ -104,9 +105,10 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"__init__\.py",
     "doc_module": ("evoprune_sklearn",),
-    "reference_url": {"evoprune_sklearn": None},
     "backreferences_dir": os.path.join("gen_modules", "backreferences"),
-    "image_scrapers": ("gallery_scraper.figure_scraper", "matplotlib"),
+    # Every figure is a pyplot figure (the package's Displays and shap's plots
+    # create them through pyplot), so sphinx-gallery's own scraper finds them.
+    "image_scrapers": ("matplotlib",),
     "within_subsection_order": "gallery_order.ExampleOrder",
     "remove_config_comments": True,
     "show_memory": False,
@@ -190,6 +192,10 @@ def _skip_member(app, what, name, obj, skip, options):
     # their docstrings point into scikit-learn's own glossary. They are
     # documented there, once for every estimator.
     if name.startswith("set_") and name.endswith("_request"):
+        return True
+    # Explanation subclasses shap.Explanation: shap documents its own members.
+    defined_in = getattr(getattr(obj, "fget", obj), "__module__", None) or ""
+    if defined_in.split(".")[0] == "shap":
         return True
     return None
 

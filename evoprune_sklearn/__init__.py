@@ -3,7 +3,6 @@ networks, by multi-objective evolutionary pruning (MO-EvoPruneDeepTL)."""
 
 from ._backbones import Backbone, available_backbones, load_backbone
 from ._classifier import EvoPruneClassifier
-from ._explain import Explanation
 from ._export import CompactHead, PrunedNetwork
 from ._front import Member, ParetoFront
 from ._head import MaskedHead
@@ -25,3 +24,13 @@ __all__ = [
     "load_backbone",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # Explanation subclasses shap.Explanation: shap is imported when the class
+    # is first asked for (or an explanation is made), not with the package.
+    if name == "Explanation":
+        from ._explanation import Explanation
+
+        return Explanation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

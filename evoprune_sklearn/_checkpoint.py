@@ -13,7 +13,15 @@ through:
 * the seeds and the train/validation split of the fit;
 * a fingerprint of the training data, of the parameters that shape the search
   and of the package version, so a checkpoint is never resumed for another
-  problem.
+  problem;
+* where the current run of the search began and, once it ended, why, so that
+  a fit resuming a killed search stops where the uninterrupted one would,
+  while a fit continuing a finished one (a larger ``n_evaluations``) starts
+  a new run with its own stop criteria.
+
+The fitted estimator keeps the same state in memory (the front's members
+themselves rather than copies of their parameters): it is what
+``warm_start=True`` continues, with the same checks as a checkpoint.
 
 The file is written with :func:`torch.save` and only ever holds tensors,
 strings, numbers, lists and dicts (metadata as one JSON string), so it loads
@@ -47,8 +55,14 @@ FORMAT_VERSION = 1
 
 # Parameters that cannot change what the search finds: the front is the same
 # for any n_jobs (heads are pure functions of their genomes), verbosity only
-# prints, and selection picks a member after the search.
-_NOT_SEARCH_PARAMETERS = frozenset({"checkpoint", "verbose", "n_jobs", "selection"})
+# prints, selection and ensemble pick members after the search. The budget
+# and the stop criteria say how far a search goes, not where it goes, so a
+# search may be continued with other ones (see SearchState.open).
+_NOT_SEARCH_PARAMETERS = frozenset({
+    "checkpoint", "verbose", "n_jobs", "selection", "ensemble", "ensemble_voting",
+    "n_evaluations", "warm_start", "max_time", "n_iter_no_change",
+    "hypervolume_tol", "callbacks",
+})
 
 
 def _package_version():
@@ -131,9 +145,12 @@ def search_parameters(estimator):
     """The estimator parameters a checkpoint must agree on, JSON-able.
 
     Parameters that cannot change the front (``checkpoint``, ``verbose``,
-    ``n_jobs``, ``selection``) are left out, so a search may be resumed with
-    more workers or another selection rule. A weights file is identified by a
-    digest of its content, not only by its path.
+    ``n_jobs``, ``selection``, ``ensemble``, ``ensemble_voting``) and those
+    that only say how far the search goes (``n_evaluations``, ``max_time``,
+    ``n_iter_no_change``, ``hypervolume_tol``, ``callbacks``, ``warm_start``)
+    are left out, so a search may be resumed with more workers or continued
+    with a larger budget. A weights file is identified by a digest of its
+    content, not only by its path.
 
     Parameters
     ----------
@@ -269,12 +286,14 @@ def _restore_algorithm(algorithm, meta, blob):
     algorithm._set_optimum()
 
 
-def _front_state(front):
+def _front_state(front, with_tensors=True):
     members = list(front)
     meta = [
         {"objectives": m.objectives, "train_loss": [float(v) for v in m.train_loss]}
         for m in members
     ]
+    if not with_tensors:
+        return meta, {}
     tensors = {
         "front_genomes": torch.from_numpy(
             np.array([m.genome for m in members], dtype=bool).reshape(len(members), -1)
@@ -290,6 +309,9 @@ def _front_state(front):
 def _restore_front(front, meta, blob):
     from ._front import Member
 
+    if "front_members" in blob:  # an in-memory state (warm_start)
+        front.members = list(blob["front_members"])
+        return
     genomes = blob["front_genomes"].numpy()
     front.members = [
         Member(
@@ -337,9 +359,18 @@ class SearchState:
 
     :func:`~evoprune_sklearn._search.run_search` calls :meth:`save` after
     every generation; the state keeps a snapshot in memory (what a fit
-    interrupted by Ctrl-C returns) and, with a ``path``, writes it atomically
-    to disk. Built by :meth:`open`, it holds a loaded checkpoint that
-    :meth:`restore` puts back into a freshly set-up search.
+    interrupted by Ctrl-C returns, and what ``warm_start=True`` continues
+    from, see :meth:`resume_point`) and, with a ``path``, writes it
+    atomically to disk. Built by :meth:`open`, it holds a loaded checkpoint
+    or a previous fit's state that :meth:`restore` puts back into a freshly
+    set-up search.
+
+    A search runs in *segments*: the generations of one ``fit``. A ``fit``
+    that continues a search which stopped (its budget spent, a stop
+    criterion met) starts a new segment; one that resumes a search killed
+    or interrupted mid-way continues the old segment, so that its stop
+    criteria (``n_iter_no_change``) see the same generations as an
+    uninterrupted run would.
 
     Parameters
     ----------
@@ -364,23 +395,48 @@ class SearchState:
         self.evaluator = None
         self.generation = 0
         self.done = 0
+        self.segment_start = 0
+        self.resume = None
 
     @classmethod
-    def open(cls, path, fingerprint, seeds):
+    def open(cls, path, fingerprint, seeds, previous=None, n_evaluations=None):
         """A state for ``path``, resuming the checkpoint stored there if any.
 
-        Raises ValueError when the file exists but belongs to another
-        version, other parameters or other data.
+        Without a checkpoint file, ``previous`` (the :meth:`resume_point` of
+        an earlier fit, for ``warm_start=True``) is continued when given.
+
+        Raises ValueError when the file (or ``previous``) belongs to another
+        version, other parameters or other data, or has already evaluated
+        more genomes than ``n_evaluations``.
         """
         state = cls(path, fingerprint, seeds)
-        if path is None or not os.path.exists(path):
+        if path is not None and os.path.exists(path):
+            blob = load_checkpoint(path)
+            source = f"checkpoint file {path!r}"
+        elif previous is not None:
+            blob = previous
+            source = "the search being continued (warm_start=True)"
+        else:
             return state
-        blob = load_checkpoint(path)
-        _check_fingerprint(path, blob["meta"]["fingerprint"], fingerprint)
         meta = blob["meta"]
+        _check_fingerprint(source, meta["fingerprint"], fingerprint,
+                           warm=blob is previous)
+        if n_evaluations is not None and meta["done"] > n_evaluations:
+            raise ValueError(
+                f"n_evaluations={n_evaluations} is smaller than the {meta['done']} "
+                f"evaluations {source} has already done; a search cannot be "
+                f"shortened. Pass n_evaluations >= {meta['done']} to continue it, "
+                "or start a new search ("
+                + ("warm_start=False)." if blob is previous
+                   else "another checkpoint path).")
+            )
         state.loaded = blob
         state.seeds = meta["seeds"]
-        state.split = (blob["train_index"].numpy(), blob["val_index"].numpy())
+        state.split = (np.asarray(blob["train_index"]), np.asarray(blob["val_index"]))
+        if meta.get("stop_reason") is None:  # killed or interrupted mid-way
+            state.segment_start = int(meta.get("segment_start", 0))
+        else:
+            state.segment_start = int(meta["generation"])
         return state
 
     def restore(self, algorithm, evaluator, front, history):
@@ -391,9 +447,10 @@ class SearchState:
         _restore_algorithm(algorithm, meta["algorithm"], blob)
         _restore_evaluator(evaluator, meta["evaluator"], blob)
         _restore_front(front, meta["front"], blob)
-        history[:] = meta["history"]
+        history[:] = [dict(r) for r in meta["history"]]
         self.evaluator = evaluator
         self._snapshot(front, history, meta["done"], meta["generation"])
+        self.resume = self._memory_blob(blob, meta, front)
         return meta["done"], meta["generation"]
 
     def _snapshot(self, front, history, done, generation):
@@ -405,37 +462,74 @@ class SearchState:
         self.history = [dict(r) for r in history]
         self.done, self.generation = int(done), int(generation)
 
-    def save(self, algorithm, evaluator, front, history, done, generation):
-        """Record the state after a completed generation (and write it)."""
+    def _memory_blob(self, tensors, meta, front):
+        # What warm_start continues from: the checkpoint's content, with the
+        # front's members themselves instead of their parameters as tensors
+        # (they are the fitted estimator's members, so nothing is copied).
+        blob = {k: v for k, v in tensors.items()
+                if k not in ("meta", "front_genomes", "front_params")}
+        blob["meta"] = {**meta, "history": [dict(r) for r in meta["history"]]}
+        blob["front_members"] = list(front.members)
+        return blob
+
+    def save(self, algorithm, evaluator, front, history, done, generation,
+             stop_reason=None):
+        """Record the state after a completed generation (and write it).
+
+        ``stop_reason`` says that the search ends with this generation (and
+        why); None while it goes on.
+        """
         self._snapshot(front, history, done, generation)
         self.evaluator = evaluator
-        if self.path is None:
-            return
         alg_meta, alg_t = _algorithm_state(algorithm)
         ev_meta, ev_t = _evaluator_state(evaluator)
-        fr_meta, fr_t = _front_state(front)
+        fr_meta, fr_t = _front_state(front, with_tensors=self.path is not None)
         meta = {
             "fingerprint": self.fingerprint,
             "seeds": self.seeds,
             "done": int(done),
             "generation": int(generation),
-            "history": history,
+            "segment_start": int(self.segment_start),
+            "stop_reason": stop_reason,
+            "history": self.history,
             "algorithm": alg_meta,
             "evaluator": ev_meta,
             "front": fr_meta,
         }
         train, val = self.split
-        blob = {
+        tensors = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "meta": json.dumps(meta, default=_json_default),
             "train_index": torch.as_tensor(np.asarray(train, dtype=np.int64)),
             "val_index": torch.as_tensor(np.asarray(val, dtype=np.int64)),
             **alg_t,
             **ev_t,
-            **fr_t,
         }
+        self.resume = self._memory_blob(tensors, meta, front)
+        if self.path is None:
+            return
+        blob = {**tensors, **fr_t, "meta": json.dumps(meta, default=_json_default)}
         _atomic_save(blob, self.path)
+
+    def resume_point(self, stop_reason):
+        """The state a later ``fit(warm_start=True)`` continues from.
+
+        Parameters
+        ----------
+        stop_reason : str or None
+            Why this fit's search ended; None when it was interrupted (the
+            next fit then resumes the same segment).
+
+        Returns
+        -------
+        blob : dict or None
+            None when no generation has completed.
+        """
+        if self.resume is None:
+            return None
+        blob = dict(self.resume)
+        blob["meta"] = {**blob["meta"], "stop_reason": stop_reason}
+        return blob
 
     def interrupted_result(self):
         """Front, history and evaluator of the last completed generation.
@@ -456,28 +550,36 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
 
 
-def _check_fingerprint(path, stored, current):
+def _check_fingerprint(source, stored, current, warm=False):
+    """Refuse to continue a search written for another version, other
+    parameters or other data; ``source`` names the search in messages."""
+    if warm:
+        what, fix = ("warm_start=True continues the previous search, but it",
+                     "set warm_start=False to start a new search")
+        verb = "continue"
+    else:
+        what, fix = source, "pass another checkpoint path"
+        verb = "resume"
     if stored.get("version") != current["version"]:
         raise ValueError(
-            f"checkpoint file {path!r} was written by evoprune_sklearn "
+            f"{what} was written by evoprune_sklearn "
             f"{stored.get('version')}, but this is version {current['version']}; "
-            "a search cannot be resumed across versions. Delete the file or pass "
-            "another checkpoint path."
+            f"a search cannot be {verb}d across versions. "
+            + ("Delete the file or " if not warm else "") + f"{fix}."
         )
     old, new = stored.get("parameters", {}), current["parameters"]
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if changed:
         diffs = ", ".join(f"{k}={old.get(k)!r} there, {new.get(k)!r} here" for k in changed)
         raise ValueError(
-            f"checkpoint file {path!r} belongs to a search with other parameters "
-            f"({diffs}). Fit with the same parameters to resume it, or pass "
-            "another checkpoint path."
+            f"{what} belongs to a search with other parameters "
+            f"({diffs}). Fit with the same parameters to {verb} it, or {fix}."
         )
     if stored.get("data") != current["data"]:
         raise ValueError(
-            f"checkpoint file {path!r} belongs to a search on other training data "
-            "(X, y or X_ood differ from the data it was written for). Fit on the "
-            "same data to resume it, or pass another checkpoint path."
+            f"{what} belongs to a search on other training data "
+            "(X, y, sample_weight or X_ood differ from the data it ran on). Fit on "
+            f"the same data to {verb} it, or {fix}."
         )
 
 
@@ -506,33 +608,50 @@ def transactional_fit(fit):
 
 
 def open_search_state(estimator, data, seeds):
-    """The :class:`SearchState` of a fit, resuming ``estimator.checkpoint``.
+    """The :class:`SearchState` of a fit: new, or continuing an earlier search.
 
-    Called after input validation and before any heavy work, so a checkpoint
-    written for other data, other parameters or another version is refused
-    at once.
+    A checkpoint file at ``estimator.checkpoint`` is resumed when it exists;
+    otherwise, with ``warm_start=True``, the search of the estimator's
+    previous fit is continued. Called after input validation and before any
+    heavy work, so a search written for other data, other parameters or
+    another version is refused at once.
 
     Parameters
     ----------
     estimator : EvoPruneClassifier
     data : tuple
-        The validated training inputs (``X``, ``y``, ``X_ood``); an image
-        input given as ``(images, spec)`` is identified by its images.
+        The validated training inputs (``X``, ``y``, ``X_ood``, and
+        ``sample_weight`` when given); an image input given as
+        ``(images, spec)`` is identified by its images.
     seeds : dict
         Seeds drawn from ``random_state``; replaced by the stored ones when a
-        checkpoint is resumed (so ``random_state=None`` resumes too).
+        search is continued (so ``random_state=None`` continues too).
 
     Returns
     -------
     state : SearchState
     """
+    import warnings
+
     path = check_checkpoint_path(estimator.checkpoint)
-    fingerprint = None
-    if path is not None:
-        arrays = [d[0] if isinstance(d, tuple) else d for d in data]
-        fingerprint = {
-            "version": _package_version(),
-            "parameters": search_parameters(estimator),
-            "data": data_fingerprint(*arrays),
-        }
-    return SearchState.open(path, fingerprint, seeds)
+    # Always identified: a later fit(warm_start=True) checks it, even when
+    # this fit does not continue anything. Hashing costs far less than one
+    # backbone pass over the same images.
+    arrays = [d[0] if isinstance(d, tuple) else d for d in data]
+    fingerprint = {
+        "version": _package_version(),
+        "parameters": search_parameters(estimator),
+        "data": data_fingerprint(*arrays),
+    }
+    previous = None
+    if getattr(estimator, "warm_start", False):
+        previous = getattr(estimator, "_search_state", None)
+        if previous is None and hasattr(estimator, "pareto_front_"):
+            warnings.warn(
+                "warm_start=True, but this fitted estimator holds no search state "
+                "to continue (it was restored without one); a new search starts.",
+                UserWarning,
+                stacklevel=4,
+            )
+    return SearchState.open(path, fingerprint, seeds, previous=previous,
+                            n_evaluations=estimator.n_evaluations)

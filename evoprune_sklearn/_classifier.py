@@ -13,7 +13,12 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_consistent_length,
@@ -24,17 +29,20 @@ from sklearn.utils.validation import (
 
 from ._backbones import load_backbone, validate_backbone_args
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
+from .callbacks import check_callbacks
 from .datasets import ImageFolderArray
-from ._engine import TrainingConfig, wrap_in_skorch
-from ._explain import sample_background
-from ._front import knee_index
+from ._engine import TrainingConfig, refit_members, wrap_in_skorch
+from ._weights import fit_weights, merge_samples
+from ._background import sample_background
+from ._front import gene_names, knee_index
 from ._images import image_spec
 from ._objectives import OBJECTIVES, SearchData, make_objectives
 from ._ood import check_robustness_args, validate_ood
-from ._search import run_search
+from ._search import SearchControl, run_search
 from ._ensemble import (
     DEFAULT_MEMBERS,
     DEFAULT_VOTING,
+    check_members_spec,
     ensemble_ood_score as mean_odin_score,
     fitted_member_logits,
     vote,
@@ -82,8 +90,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         connections into the first sparse layer (MO-EvoPruneDeepTL).
         ``"neurons"``: one gene per neuron of each sparse hidden layer
         (EvoPruneDeepTL).
-    hidden_layer_sizes : tuple of int, default=(512,)
-        Sizes of the one or two sparse hidden layers of the head.
+    hidden_layer_sizes : tuple of int, default=()
+        Sizes of the zero, one or two sparse hidden layers of the head.
+        ``()`` (the default) is a linear head: with the ``"features"``
+        encoding each candidate is an L2-penalised logistic regression on
+        the backbone features its genome keeps. ``(512,)`` is the papers'
+        head (one sparse layer of 512 ReLU units). The default was chosen by
+        ``benchmarks/bench_quality.py``: on the benchmark datasets the linear
+        head, trained to convergence, was as accurate as the 512-unit head
+        and 3 to 10 times cheaper to train (see the methodology page).
+        ``encoding="neurons"`` needs at least one hidden layer.
     objectives : tuple of str, default=("accuracy", "complexity", "robustness")
         Objectives optimised together. ``"accuracy"`` (validation accuracy,
         higher is better) is required; ``"complexity"`` is the fraction of
@@ -99,12 +115,17 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
           ``odin_epsilon=0`` it costs two head forward passes per candidate
           on cached features.
         - ``"fgsm"`` / ``"pgd"``: accuracy on validation images attacked
-          (torchattacks) through the whole network, frozen backbone included,
-          within an L-infinity ball of ``attack_eps`` in ``[0, 1]`` pixel
-          space. Costs 2 (FGSM) or ``attack_steps + 1`` (PGD) backbone passes
-          per image of ``robustness_subset`` and per candidate. Image input
-          only: with ``backbone=None`` there are no pixels, so a pixel budget
-          has no meaning and fit raises a ValueError.
+          (torchattacks, ``pip install 'evoprune_sklearn[attacks]'``) through
+          the whole network, frozen backbone included, within an L-infinity
+          ball of ``attack_eps`` in ``[0, 1]`` pixel space; a sample counts
+          when it is classified correctly clean and at every point the attack
+          visits. Per candidate and image of ``robustness_subset``: FGSM one
+          forward/backward pass plus one forward pass, PGD up to
+          ``attack_steps`` forward/backward passes plus one; samples leave the
+          attack once misclassified. Image input only: with ``backbone=None``
+          there are no pixels, so a pixel budget has no meaning and fit
+          raises a ValueError. Without torchattacks fit raises an ImportError
+          that says how to install it.
 
         The MO-EvoPruneDeepTL research code used temperature scaling only,
         measured it on the test split and reused stale values for duplicate
@@ -119,16 +140,26 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         value costs one backward and one extra forward pass of the backbone
         per candidate for up to ``robustness_subset`` validation and as many
         OoD images.
-    robustness_subset : int or None, default=256
+    robustness_subset : int or None, default=128
         At most this many validation images (and OoD images) are pushed
         through the backbone per candidate by the modes that need pixels
         (``"fgsm"``, ``"pgd"``, ``"odin"`` with ``odin_epsilon > 0``); a
         fixed random subset drawn from ``random_state``. None uses them all.
-        ``"odin"`` with ``odin_epsilon=0`` always uses every sample.
-    attack_eps : float, default=8/255
+        ``"odin"`` with ``odin_epsilon=0`` always uses every sample. 128
+        keeps the attacked accuracy within about 0.03 of its value on every
+        validation image (digits), at half the cost of 256.
+    attack_eps : "auto" or float, default="auto"
         L-infinity radius of the FGSM/PGD attack in ``[0, 1]`` pixel units.
-    attack_steps : int, default=10
-        PGD iterations.
+        ``"auto"`` calibrates it once per fit: the budget at which the dense
+        (unpruned) head keeps half its clean accuracy under this attack,
+        found by bisection (six attacks of the dense head); the values then
+        spread across the front. A number is a fixed, stated threat model
+        (e.g. ``8/255``); frozen ImageNet backbones fall at far smaller
+        budgets, where every candidate may score 0. The budget used is
+        ``attack_eps_``.
+    attack_steps : int, default=5
+        PGD iterations. At a calibrated budget 5 steps rank candidates like
+        10 (attacked accuracies within about 0.05) at about half the cost.
     attack_alpha : float, default=None
         PGD step size; ``2.5 * attack_eps / attack_steps`` when None.
     pop_size : int, default=30
@@ -157,15 +188,72 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         - ``"accuracy"``: the most accurate member (ties: fewest genes).
         - ``"complexity"``: the member with fewest genes (ties: most accurate).
         - an int: an index into :attr:`pareto_front_`.
+
+        It is applied when read, not stored at fit time: after
+        ``set_params(selection=...)`` on a fitted estimator,
+        :attr:`best_index_`, :meth:`predict`, :meth:`export_model` and
+        :meth:`explain` use the newly selected member without refitting.
+    ensemble : None, "front", int, tuple or list of int, default=None
+        What :meth:`predict`, :meth:`predict_proba` and :meth:`score` use.
+        None: the single member chosen by ``selection``. Otherwise an
+        ensemble of front members, given as the ``members=`` argument of
+        :meth:`ensemble_predict`: ``"front"`` (every member), an int ``k``
+        (the ``k`` most accurate), a percentile window such as
+        ``("accuracy", 50, 60)``, or a list of member indices. Then
+        ``predict(X)`` equals ``ensemble_predict(X, members=ensemble,
+        voting=ensemble_voting)``. Like ``selection`` it applies after fit
+        without refitting, and ``GridSearchCV`` can choose between a single
+        member (None) and ensembles.
+    ensemble_voting : {"soft", "hard"}, default="soft"
+        Vote of the ``ensemble`` (unused when ``ensemble`` is None; see
+        :meth:`ensemble_predict`). With ``"hard"`` voting the ensemble has
+        no probabilities: ``predict_proba`` is then unavailable, as in
+        :class:`sklearn.ensemble.VotingClassifier`.
+    solver : {"lbfgs", "adam"}, default="lbfgs"
+        How each candidate head is trained; both minimise the
+        (sample-weighted) mean cross-entropy plus the ``alpha`` penalty.
+
+        - ``"lbfgs"``: full-batch L-BFGS with a strong-Wolfe line search
+          (:class:`torch.optim.LBFGS`), to convergence (gradient below
+          1e-5) or ``max_iter`` iterations, each head alone on its kept
+          units. Converges in tens of iterations on the small training
+          folds this method is for, as scikit-learn's ``MLPClassifier``
+          does with ``solver="lbfgs"``.
+        - ``"adam"``: mini-batch Adam (``lr``, ``batch_size``) for up to
+          ``max_epochs`` epochs with early stopping on the training loss
+          (``patience``); the ``"batched"`` engine stacks a generation's
+          heads. For large training sets or wide hidden layers.
+    alpha : float, default=1.0
+        L2 penalty on the head's weight matrices, in the units of
+        scikit-learn's ``MLPClassifier``: the objective is
+        ``mean(CE) + alpha / (2 * n_train) * sum ||W||^2``. With a linear
+        head, ``alpha=1`` is the penalty of ``LogisticRegression(C=1)``.
+        0 disables it.
+    max_iter : int, default=100
+        Maximum L-BFGS iterations of each head (``solver="lbfgs"``).
     lr : float, default=1e-3
-        Adam learning rate of each head.
-    max_epochs : int, default=20
-        Maximum training epochs of each head.
+        Adam learning rate of each head (``solver="adam"``).
+    max_epochs : int, default=200
+        Maximum training epochs of each head (``solver="adam"``); training
+        normally ends earlier, by early stopping.
     batch_size : int, default=128
-        Mini-batch size of head training.
-    patience : int, default=5
-        Early stopping on the training loss: stop after this many epochs
-        without a relative improvement of 1e-4.
+        Mini-batch size of head training (``solver="adam"``).
+    patience : int, default=10
+        Early stopping on the training loss (``solver="adam"``): stop after
+        this many epochs without a relative improvement of 1e-4.
+    refit : bool, default=True
+        After the search, retrain every front member (and ``baseline_``) on
+        the whole training data, validation fold included, with the same
+        recipe, as :class:`~sklearn.model_selection.GridSearchCV` refits its
+        best model. The objective values stay those measured on the
+        validation fold by the heads trained without it (the only honest
+        estimate); the refitted heads are what ``predict`` and the
+        ensembles use. False keeps the heads trained on the training fold.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the training loss and the validation
+        accuracy, as in scikit-learn: ``"balanced"`` weights classes
+        inversely to their frequency; a dict maps labels to weights.
+        Multiplies ``sample_weight`` of :meth:`fit`.
     engine : {"batched", "skorch"}, default="batched"
         ``"batched"`` trains a generation's heads together as stacked compact
         matrices; ``"skorch"`` trains one skorch net per candidate (the
@@ -184,12 +272,50 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         (atomically: a crash mid-write keeps the previous one). When the file
         exists, :meth:`fit` resumes that search and ends with the same front
         as an uninterrupted run; a checkpoint written for other data, other
-        parameters (``n_jobs``, ``verbose`` and ``selection`` may differ) or
-        another package version is refused with a ValueError. The file is
-        kept after the fit, so fitting again returns at once. It is read with
+        parameters or another package version is refused with a ValueError
+        (the budget and stop criteria, ``n_jobs``, ``verbose``,
+        ``selection`` and the ``ensemble`` parameters may differ). The file
+        is kept after the fit, so fitting again returns at once, and fitting
+        with a larger ``n_evaluations`` (or after an early stop) continues
+        the search, as ``warm_start`` does. It is read with
         ``torch.load(weights_only=True)`` and never runs code. A Ctrl-C
         during :meth:`fit` leaves the estimator fitted with the front of the
         last completed generation, with a warning.
+    warm_start : bool, default=False
+        When True and the estimator is fitted, :meth:`fit` continues the
+        previous search instead of starting anew: its population, random
+        state, evaluation cache, front and ``history_`` are kept, and the
+        search runs until ``n_evaluations`` genomes have been evaluated in
+        all (or another stop criterion ends it). Continuing a search that
+        ended on a generation boundary (``n_evaluations`` a multiple of
+        ``pop_size``, or an early stop) gives exactly the front of one
+        uninterrupted search. Refused with a ValueError when the data or a
+        parameter that shapes the search changed, or when ``n_evaluations``
+        is smaller than the evaluations already done. A checkpoint file, when
+        one exists at ``checkpoint``, takes precedence.
+    max_time : float or None, default=None
+        Time budget in seconds, counted from the start of :meth:`fit`
+        (feature extraction included) and checked between generations: the
+        search stops after the first generation that ends past it. At least
+        one generation always runs; the dense baseline trained after the
+        search adds to the time.
+    n_iter_no_change : int or None, default=None
+        Stop when the front's hypervolume (``history_``) has not grown by
+        more than ``hypervolume_tol`` for this many generations of this
+        :meth:`fit`. None disables it.
+    hypervolume_tol : float, default=1e-4
+        Smallest hypervolume gain that counts as an improvement for
+        ``n_iter_no_change`` (the hypervolume of the built-in objectives
+        lies in ``[0, 1]``).
+    callbacks : list or None, default=None
+        Objects called after every generation with its ``history_`` record
+        and the front so far, able to stop the search; see
+        :mod:`evoprune_sklearn.callbacks` (``CSVLogger``,
+        ``ThresholdStopping``, or a subclass of ``SearchCallback``). Items
+        may be ``(name, callback)`` pairs; the name (by default the class
+        name) is what ``stop_reason_`` says when that callback stops the
+        search. The objects themselves are called, so their state can be
+        read after :meth:`fit`.
 
     Attributes
     ----------
@@ -208,7 +334,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ``objectives`` and ``net`` (a fitted skorch ``NeuralNetClassifier``
         over backbone features). ``to_frame()`` gives a DataFrame.
     best_index_ : int
-        Index of the member :meth:`predict` uses.
+        Index of the member ``selection`` chooses, computed from the current
+        ``selection`` over the fitted front each time it is read. It is the
+        member :meth:`predict` uses when ``ensemble`` is None, and the one
+        :meth:`export_model` and :meth:`explain` use by default.
     history_ : list of dict
         One record per generation: evaluations so far, heads trained, front
         size, best value of each objective, seconds elapsed, and the front's
@@ -218,6 +347,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         dominates and fits can be compared).
     n_evaluations_ : int
         Genomes evaluated (cache hits included).
+    n_iter_ : int
+        Generations the search ran (in this fit and, with ``warm_start``,
+        the fits it continues).
     n_trained_ : int
         Heads actually trained (distinct genomes).
     baseline_ : Member
@@ -226,13 +358,29 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         scored on the same objectives: the reference pruning is judged against.
     fit_time_ : dict
         Seconds spent on ``features``, ``search`` and ``total``.
+    stop_reason_ : str
+        Why the search of the last :meth:`fit` ended: ``"n_evaluations"``
+        (the budget was spent), ``"max_time"``, ``"n_iter_no_change"``, the
+        name of the callback that stopped it, ``"interrupted"`` (Ctrl-C), or
+        ``"no_new_genomes"`` (NSGA-II could breed no genome it had not seen).
     n_ood_samples_ : int or None
         OoD samples the ODIN robustness objective scored against (given or
         synthetic); None when it is not used.
+    attack_eps_ : float or None
+        L-infinity budget (``[0, 1]`` pixel units) of the FGSM/PGD robustness
+        objective: ``attack_eps`` itself, or the calibrated budget when
+        ``attack_eps="auto"``; None in the other modes.
     background_ : Background
         A stratified sample of at most 64 training samples (features, and
         RGB uint8 images for image input: at most ``64 * H * W * 3`` bytes)
         that :meth:`explain` compares against.
+    gene_names_ : ndarray of str objects, shape (n_genes_,)
+        A name per gene, used by :meth:`explain`, the plots and
+        ``pareto_front_.to_frame(genomes=True)``. ``"features"`` encoding:
+        ``feature_names_in_`` when ``backbone=None`` and ``X`` had string
+        column names (a DataFrame), ``"x<k>"`` for other feature matrices,
+        ``"<backbone>:<k>"`` for backbone features. ``"neurons"`` encoding:
+        ``"layer<l>:<k>"``, neuron ``k`` of hidden layer ``l`` (from 0).
 
     See Also
     --------
@@ -262,7 +410,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "odin_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "odin_epsilon": [Interval(numbers.Real, 0, None, closed="left")],
         "robustness_subset": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "attack_eps": [Interval(numbers.Real, 0, 1, closed="both")],
+        "attack_eps": [StrOptions({"auto"}), Interval(numbers.Real, 0, 1, closed="both")],
         "attack_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "attack_alpha": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "pop_size": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -274,7 +422,20 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             StrOptions({"knee", "tradeoff", "accuracy", "complexity"}),
             Interval(numbers.Integral, 0, None, closed="left"),
         ],
+        "ensemble": [
+            None,
+            StrOptions({"front"}),
+            Interval(numbers.Integral, 1, None, closed="left"),
+            tuple,
+            list,
+        ],
+        "ensemble_voting": [StrOptions({"soft", "hard"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "solver": [StrOptions({"lbfgs", "adam"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "refit": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -284,6 +445,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "checkpoint": [str, os.PathLike, None],
+        "warm_start": ["boolean"],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "hypervolume_tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "callbacks": [list, tuple, None],
     }
 
     def __init__(
@@ -292,14 +458,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         weights="DEFAULT",
         image_size=None,
         encoding="features",
-        hidden_layer_sizes=(512,),
+        hidden_layer_sizes=(),
         objectives=("accuracy", "complexity", "robustness"),
         robustness="odin",
         odin_temperature=1000.0,
         odin_epsilon=0.0,
-        robustness_subset=256,
-        attack_eps=8 / 255,
-        attack_steps=10,
+        robustness_subset=128,
+        attack_eps="auto",
+        attack_steps=5,
         attack_alpha=None,
         pop_size=30,
         n_evaluations=200,
@@ -307,16 +473,28 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         mutation_rate=None,
         validation_fraction=0.2,
         selection="knee",
+        ensemble=None,
+        ensemble_voting="soft",
+        solver="lbfgs",
+        alpha=1.0,
+        max_iter=100,
         lr=1e-3,
-        max_epochs=20,
+        max_epochs=200,
         batch_size=128,
-        patience=5,
+        patience=10,
+        refit=True,
+        class_weight=None,
         engine="batched",
         n_jobs=None,
         device="cpu",
         random_state=None,
         verbose=0,
         checkpoint=None,
+        warm_start=False,
+        max_time=None,
+        n_iter_no_change=None,
+        hypervolume_tol=1e-4,
+        callbacks=None,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -337,7 +515,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.mutation_rate = mutation_rate
         self.validation_fraction = validation_fraction
         self.selection = selection
+        self.ensemble = ensemble
+        self.ensemble_voting = ensemble_voting
         self.lr = lr
+        self.solver = solver
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.refit = refit
+        self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.patience = patience
@@ -347,6 +532,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint = checkpoint
+        self.warm_start = warm_start
+        self.max_time = max_time
+        self.n_iter_no_change = n_iter_no_change
+        self.hypervolume_tol = hypervolume_tol
+        self.callbacks = callbacks
 
     # ------------------------------------------------------------------ checks
     def __sklearn_tags__(self):
@@ -359,13 +549,18 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         """Checks the declarative constraints cannot express."""
         self._validate_params()
         hidden = self.hidden_layer_sizes
-        if not (1 <= len(hidden) <= 2) or not all(
+        if not (0 <= len(hidden) <= 2) or not all(
             isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0
             for h in hidden
         ):
             raise ValueError(
-                "hidden_layer_sizes must hold one or two positive integers, got "
-                f"{hidden!r}."
+                "hidden_layer_sizes must hold zero, one or two positive integers, "
+                f"got {hidden!r}."
+            )
+        if self.encoding == "neurons" and len(hidden) == 0:
+            raise ValueError(
+                "encoding='neurons' prunes hidden neurons, but hidden_layer_sizes=() "
+                "has none; give hidden layers, e.g. hidden_layer_sizes=(512,)."
             )
         objectives = tuple(self.objectives)
         unknown = [o for o in objectives if o not in OBJECTIVES]
@@ -397,6 +592,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             )
         validate_backbone_args(self.backbone, self.weights)
         check_checkpoint_path(self.checkpoint)
+        check_callbacks(self.callbacks)
+        if self.ensemble is not None:
+            check_members_spec(self.ensemble, objectives, name="ensemble")
 
     def _validate_input(self, X, y=None, *, reset):
         """Validate X (images or features) and y; return (X, y)."""
@@ -433,19 +631,29 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return (X, spec), y
 
     def _split(self, y_enc, seed):
-        n = len(y_enc)
-        counts = np.bincount(y_enc)
-        n_classes = len(counts)
-        if counts.min() < 2:
-            cls = self.classes_[int(np.argmin(counts))]
-            cls = cls.item() if isinstance(cls, np.generic) else cls
+        counts = np.bincount(y_enc, minlength=len(self.classes_))
+        if counts.max() < 2:
             raise ValueError(
-                f"Class {cls!r} has {counts.min()} sample(s); every class needs at "
-                "least 2 so that one can be held out in the validation split "
-                f"(validation_fraction={self.validation_fraction})."
+                "Every class has a single sample (after merging identical "
+                "samples); the search needs a validation fold to measure fitness."
             )
-        n_val = int(np.ceil(self.validation_fraction * n))
-        if n_val < n_classes or n - n_val < n_classes:
+        # A class seen once cannot be on both sides of the split: it trains
+        # the heads but the validation accuracy cannot measure it.
+        single = np.flatnonzero(counts == 1)
+        if len(single):
+            names = [c.item() if isinstance(c, np.generic) else c
+                     for c in self.classes_[single]]
+            warnings.warn(
+                f"Class(es) {names} have 1 sample: used for training only; the "
+                "validation accuracy that drives the search does not measure them.",
+                UserWarning, stacklevel=3,
+            )
+        alone = np.isin(y_enc, single)
+        rest = np.flatnonzero(~alone)
+        n, n_classes = len(rest), int(np.sum(counts >= 2))
+        # At least one validation sample of each class, even on tiny data.
+        n_val = max(int(np.ceil(self.validation_fraction * n)), n_classes)
+        if n - n_val < n_classes:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} of {n} samples "
                 f"leaves {n_val} validation and {n - n_val} training samples; each "
@@ -454,11 +662,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             )
         from sklearn.model_selection import train_test_split
 
-        idx = np.arange(n)
         train, val = train_test_split(
-            idx, test_size=n_val, stratify=y_enc, random_state=seed
+            rest, test_size=n_val, stratify=y_enc[rest], random_state=seed
         )
-        return np.sort(train), np.sort(val)
+        return np.sort(np.concatenate([train, np.flatnonzero(alone)])), np.sort(val)
 
     # ---------------------------------------------------------------- features
     def _features(self, Xv, *, verbose=0, desc="features"):
@@ -471,7 +678,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
     # --------------------------------------------------------------------- fit
     @transactional_fit
-    def fit(self, X, y, X_ood=None):
+    def fit(self, X, y, X_ood=None, sample_weight=None):
         """Extract features once, then evolve the Pareto front of pruned heads.
 
         Parameters
@@ -496,6 +703,15 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             ``OODSet(X_ood)``: scikit-learn slices fit parameters as long as
             ``X`` per fold, and a plain array of that length would be cut
             down (a warning says so when the lengths match).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: a sample of weight ``w`` counts as ``w``
+            copies of itself in the training loss and in the validation
+            accuracy the search maximises (robustness objectives are not
+            weighted). Multiplied by ``class_weight``. Identical samples
+            (same values, same label) are merged into one carrying their
+            summed weight before the validation split, so duplicates never
+            sit on both sides of it; samples of weight 0 are left out. (Lazy
+            image folders are not compared, only weight-0 samples dropped.)
 
         Returns
         -------
@@ -521,18 +737,28 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 "data holds 1 class only."
             )
         y_enc = encoder.transform(y).astype(np.int64)
+        weights = fit_weights(sample_weight, self.class_weight, y, X)
+        rows = Xv if self.backbone is None else Xv[0]
+        used, used_weights = merge_samples(
+            rows, y_enc, weights, can_index=not isinstance(rows, ImageFolderArray))
+        # Weight of every sample of X (0 for the merged-away and weight-0 ones).
+        weights = np.zeros(len(y_enc))
+        weights[used] = used_weights
         rng = check_random_state(self.random_state)
         split_seed, search_seed, init_seed, shuffle_seed = rng.randint(
             0, 2**31 - 1, size=4
         )
         robustness_seed = int(rng.randint(0, 2**31 - 1))
         seed_names = ("split", "search", "init", "shuffle", "robustness")
-        state = open_search_state(self, (Xv, y, ood), dict(zip(seed_names, map(int, (
+        # The weights are data too: a search continued (warm_start, a
+        # checkpoint) with other weights would mix two problems.
+        state = open_search_state(self, (Xv, y, ood, weights), dict(zip(seed_names, map(int, (
             split_seed, search_seed, init_seed, shuffle_seed, robustness_seed)))))
         split_seed, search_seed, init_seed, shuffle_seed, robustness_seed = (
             state.seeds[k] for k in seed_names
         )
-        train, val = self._split(y_enc, int(split_seed))
+        train, val = (used[i] for i in self._split(y_enc[used], int(split_seed)))
+        train, val = np.sort(train), np.sort(val)
         if state.split is not None:  # resuming: the split the search used
             train, val = state.split
         state.split = (train, val)
@@ -558,6 +784,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             n_features=n_features,
             hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
             n_classes=len(self.classes_),
+            solver=self.solver,
+            alpha=float(self.alpha),
+            max_iter=int(self.max_iter),
             lr=float(self.lr),
             max_epochs=int(self.max_epochs),
             batch_size=int(self.batch_size),
@@ -566,8 +795,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             shuffle_seed=int(shuffle_seed),
             device=self._device,
         )
+        weighted = not np.all(weights[used] == 1.0)
         data = SearchData(
-            features[train], y_enc[train], features[val], y_enc[val], len(self.classes_)
+            features[train], y_enc[train], features[val], y_enc[val], len(self.classes_),
+            w_train=weights[train] if weighted else None,
+            w_val=weights[val] if weighted else None,
         )
         data.train_index, data.val_index = train, val
         # Raw inputs for objectives that need pixels or OoD data; dropped after
@@ -579,8 +811,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             obj.prepare(data, self)
         data.images = data.X_ood = None
         self.n_ood_samples_ = data.extras.get("n_ood_samples")
+        self.attack_eps_ = data.extras.get("attack_eps")
         try:
-            front, history, evaluator = run_search(
+            front, history, evaluator, stop_reason = run_search(
                 data,
                 self._config,
                 objectives,
@@ -593,38 +826,78 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 n_jobs=self.n_jobs,
                 verbose=self.verbose,
                 state=state,
+                control=SearchControl(
+                    check_callbacks(self.callbacks), estimator=self,
+                    max_time=self.max_time, started=t0,
+                    n_iter_no_change=self.n_iter_no_change,
+                    tol=self.hypervolume_tol,
+                ),
             )
         except KeyboardInterrupt:
             # Keep what the completed generations found (the checkpoint
             # holds the same); re-raised when no generation completed.
             front, history, evaluator = state.interrupted_result()
+            stop_reason = "interrupted"
             warnings.warn(
                 f"fit was interrupted after generation {state.generation} "
                 f"({state.done} of {self.n_evaluations} evaluations); the "
                 "estimator holds the Pareto front found so far."
                 + (" Fit again with the same checkpoint to resume the search."
-                   if state.path else ""),
+                   if state.path else " Fit again with warm_start=True to resume "
+                   "the search."),
                 UserWarning,
                 stacklevel=3,
             )
+        self.stop_reason_ = stop_reason
+        # What fit(warm_start=True) continues (after an interrupt: the same
+        # run segment, as a resumed checkpoint). Members are shared with
+        # pareto_front_, not copied.
+        self._search_state = state.resume_point(
+            None if stop_reason == "interrupted" else stop_reason)
         self.n_genes_ = int(front[0].genome.size)
         self.n_evaluations_ = int(history[-1]["n_evaluations"]) if history else 0
         self.n_trained_ = int(evaluator.n_trained)
+        self.n_iter_ = len(history)
         evaluator.close()
         self.baseline_ = self._dense_baseline(data, objectives)
+        if self.refit:
+            all_used = np.sort(np.concatenate([train, val]))
+            refit_members(
+                [*front, self.baseline_], features[all_used], y_enc[all_used],
+                self._config, engine=self.engine,
+                sample_weight=weights[all_used] if weighted else None,
+            )
         for member in [*front, self.baseline_]:
             member.net = wrap_in_skorch(
                 member.genome, member.params, self._config, member.train_loss
             )
         self.pareto_front_ = front
         self.history_ = history
-        self.best_index_ = self._select(self.selection)
+        self.gene_names_ = gene_names(
+            self.encoding, self._config.hidden_layer_sizes, self._config.n_features,
+            backbone=self.backbone, feature_names_in=getattr(self, "feature_names_in_", None),
+        )
+        front.gene_names = self.gene_names_
+        # best_index_ is computed from `selection` when read; selecting here
+        # refuses, before fit returns, a selection this front cannot satisfy.
+        self._select(self.selection)
         self.fit_time_ = {
             "features": t_features,
             "search": time.perf_counter() - t0 - t_features,
             "total": time.perf_counter() - t0,
         }
         return self
+
+    @property
+    def best_index_(self):
+        """Index of the front member chosen by the current ``selection``."""
+        check_is_fitted(self, "pareto_front_")
+        validate_parameter_constraints(
+            {"selection": self._parameter_constraints["selection"]},
+            {"selection": self.selection},
+            caller_name=type(self).__name__,
+        )
+        return self._select(self.selection)
 
     def _select(self, selection):
         front = self.pareto_front_
@@ -680,7 +953,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
         genome = np.ones((1, self.n_genes_), dtype=bool)
         heads = train_heads(genome, data.X_train, data.y_train, self._config,
-                            engine=self.engine)
+                            engine=self.engine, sample_weight=data.w_train)
         values = {o.name: float(o.evaluate(heads, data)[0]) for o in objectives}
         return Member(genome[0], values, params=heads.head_parameters(0),
                       train_loss=heads.train_loss[0])
@@ -689,8 +962,41 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         proba = member.net.predict_proba(features.astype(np.float32))
         return np.asarray(proba, dtype=np.float64)
 
+    def _predictor(self):
+        """``None`` (the selected member) or the ensemble's ``(members, voting)``.
+
+        Read at predict time, so ``set_params`` after fit takes effect; the
+        values are checked here because ``set_params`` does not check them.
+        """
+        validate_parameter_constraints(
+            {k: self._parameter_constraints[k] for k in ("ensemble", "ensemble_voting")},
+            {"ensemble": self.ensemble, "ensemble_voting": self.ensemble_voting},
+            caller_name=type(self).__name__,
+        )
+        if self.ensemble is None:
+            return None
+        check_members_spec(self.ensemble, self.pareto_front_.objective_names,
+                           name="ensemble")
+        return self.ensemble, self.ensemble_voting
+
+    def _check_proba(self):
+        if self.ensemble is not None and self.ensemble_voting == "hard":
+            raise AttributeError(
+                "predict_proba is not available when ensemble_voting='hard' (a "
+                "majority vote has no probabilities); use ensemble_voting='soft', "
+                "or ensemble_predict_proba for the members' mean probability."
+            )
+        return True
+
+    @available_if(_check_proba)
     def predict_proba(self, X):
-        """Class probabilities of the selected front member.
+        """Class probabilities of the selected member, or of the ensemble.
+
+        With ``ensemble=None`` (default), the probabilities of the member
+        chosen by ``selection`` (:attr:`best_index_`); otherwise the mean
+        probability of the ``ensemble`` members, as
+        ``ensemble_predict_proba(X, members=ensemble)``. Not available with
+        ``ensemble_voting="hard"``.
 
         Parameters
         ----------
@@ -702,12 +1008,20 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
+        predictor = self._predictor()
+        if predictor is not None:
+            return self._ensemble_proba(X, predictor[0], "ensemble")
+        index = self.best_index_  # a bad selection fails before the backbone runs
         Xv, _ = self._validate_input(X, reset=False)
         features = self._features(Xv)
-        return self._member_proba(self.pareto_front_[self.best_index_], features)
+        return self._member_proba(self.pareto_front_[index], features)
 
     def predict(self, X):
-        """Class labels predicted by the selected front member.
+        """Class labels of the selected member, or voted by the ensemble.
+
+        With ``ensemble=None`` (default), the member chosen by ``selection``
+        (:attr:`best_index_`); otherwise
+        ``ensemble_predict(X, members=ensemble, voting=ensemble_voting)``.
 
         Parameters
         ----------
@@ -717,7 +1031,23 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         y : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from evoprune_sklearn import EvoPruneClassifier
+        >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
+        >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
+        ...                          pop_size=6, n_evaluations=12, random_state=0)
+        >>> member = clf.fit(X, y).predict(X[:3])
+        >>> voted = clf.set_params(ensemble="front").predict(X[:3])  # no refit
+        >>> voted.shape
+        (3,)
         """
+        check_is_fitted(self)
+        predictor = self._predictor()
+        if predictor is not None:
+            return self._ensemble_labels(X, *predictor, "ensemble")
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -756,8 +1086,15 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         (2, 2)
         """
         check_is_fitted(self)
-        logits = fitted_member_logits(self, X, members)
+        return self._ensemble_proba(X, members, "members")
+
+    def _ensemble_proba(self, X, members, name):
+        logits = fitted_member_logits(self, X, members, name)
         return torch.softmax(logits, dim=-1).mean(dim=0).numpy()
+
+    def _ensemble_labels(self, X, members, voting, name):
+        logits = fitted_member_logits(self, X, members, name)
+        return self.classes_[vote(torch.softmax(logits, dim=-1).numpy(), voting)]
 
     def ensemble_predict(self, X, members=DEFAULT_MEMBERS, voting=DEFAULT_VOTING):
         """Class labels voted by several front members.
@@ -791,8 +1128,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if voting not in ("soft", "hard"):
             raise ValueError(f"voting must be 'soft' or 'hard', got {voting!r}.")
-        logits = fitted_member_logits(self, X, members)
-        return self.classes_[vote(torch.softmax(logits, dim=-1).numpy(), voting)]
+        return self._ensemble_labels(X, members, voting, "members")
 
     def ensemble_ood_score(self, X, members=DEFAULT_MEMBERS, temperature=1000.0):
         """Out-of-distribution score of the ensemble: mean of members' ODIN scores.
@@ -837,9 +1173,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         """A plain torch module of one member with the pruning made physical.
 
         Pruned features and neurons are removed (smaller ``Linear`` layers),
-        not masked; the logits equal the masked head's. The module is on the
-        CPU in eval mode, its ``state_dict`` saves with :func:`torch.save`
-        and it compiles with :func:`torch.jit.script`.
+        not masked; the logits equal the masked head's. The module is plain
+        eager PyTorch (nothing is TorchScript-traced or scripted), on the CPU
+        in eval mode: its ``state_dict`` saves with :func:`torch.save`, and
+        it leaves Python with :func:`torch.export.export` or
+        ``torch.onnx.export(..., dynamo=True)`` (ONNX Runtime, TensorRT,
+        ...). It is always one member, also when ``ensemble`` is set.
 
         Parameters
         ----------
@@ -869,6 +1208,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         >>> s = head.summary()
         >>> s["n_parameters"] <= s["n_dense_parameters"]
         True
+        >>> import torch
+        >>> program = torch.export.export(head, (torch.zeros(1, 20),))
+        >>> program.module()(torch.zeros(1, 20)).shape
+        torch.Size([1, 2])
         """
         from ._export import export_member
 
@@ -876,12 +1219,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return export_member(self, member, head_only)
 
     def explain(self, X, member=None, n_top=10, background=None, max_samples=64,
-                target=None, pixels=None, pixel_method="gradient", random_state=None):
+                target=None, pixels=None, pixel_method="gradient", method="gradient",
+                random_state=None):
         """Explain predictions with SHAP: which genes and which pixels matter.
 
-        Explains the log-probability of each sample's target class by
-        expected gradients (``shap.GradientExplainer``) against a background
-        sample. See :class:`~evoprune_sklearn.Explanation` for what comes back.
+        Explains the log-probability of each sample's target class, gene by
+        gene, and returns a :class:`shap.Explanation` (an
+        :class:`~evoprune_sklearn.Explanation`) that every shap plot takes:
+        ``shap.plots.beeswarm(clf.explain(X))``.
 
         Parameters
         ----------
@@ -895,7 +1240,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         n_top : int, default=10
             Length of the ``top_genes`` rankings.
         background : array-like, default=None
-            Reference samples, in the layout of ``X``; :attr:`background_`
+            Reference samples, in the layout of ``X``, for
+            ``method="gradient"`` and pixel attributions; :attr:`background_`
             (kept at fit time) when None.
         max_samples : int, default=64
             At most this many rows of ``X`` are explained, drawn at random
@@ -907,16 +1253,34 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             ``backbone=None`` raises ValueError.
         pixel_method : {"gradient", "feature_map"}, default="gradient"
             ``"gradient"``: expected gradients through resize, backbone and
-            head, at the images' own resolution. ``"feature_map"``: feature
-            SHAP values spread over the backbone's last convolutional map and
-            upsampled (one forward pass, but only ``input_size / 32`` cells
-            of resolution).
+            head, at the images' own resolution. ``"feature_map"``: the
+            features' values spread over the backbone's last convolutional
+            map and upsampled (one forward pass, but only ``input_size / 32``
+            cells of resolution).
+        method : {"gradient", "pruning"}, default="gradient"
+            How gene values are computed.
+
+            - ``"gradient"``: expected gradients (``shap.GradientExplainer``'s
+              estimator, vectorised) against the background: how much each
+              gene moves the prediction away from a typical training sample.
+            - ``"pruning"``: ``shap.PermutationExplainer`` with a masker that
+              switches genes off exactly as pruning does: what the member
+              would lose if the gene were pruned. Values add up exactly to the
+              target log-probability minus that of the member with every gene
+              pruned. Runs on cached features: ``4 * (2 * n_active + 1)``
+              head evaluations per sample.
         random_state : int, RandomState instance or None, default=None
-            Seeds the choice of rows and the expected-gradients sampling.
+            Seeds the choice of rows, the expected-gradients sampling and the
+            permutations.
 
         Returns
         -------
         explanation : Explanation
+            A :class:`shap.Explanation` of shape ``(n_explained, n_genes_)``
+            with ``feature_names`` = :attr:`gene_names_`, plus the gene
+            frequency on the front, ``top_genes``, ``to_frame()`` and, for
+            image input, ``pixels`` (a :class:`shap.Explanation` for
+            ``shap.image_plot``).
 
         Examples
         --------
@@ -926,8 +1290,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), pop_size=4,
         ...                          n_evaluations=8, random_state=0).fit(X, y)
         >>> exp = clf.explain(X[:5], n_top=3, random_state=0)
-        >>> exp.shap_values.shape
+        >>> exp.values.shape
         (5, 8)
+        >>> pruned = clf.explain(X[:5], method="pruning", random_state=0)
+        >>> import numpy as np
+        >>> log_proba = np.log(clf.predict_proba(X[:5])).max(axis=1)
+        >>> bool(np.allclose(pruned.values.sum(axis=1) + pruned.base_values, log_proba,
+        ...                  atol=1e-5))
+        True
         """
         from ._explain import explain
 
@@ -935,8 +1305,100 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return explain(
             self, X, member=member, n_top=n_top, background=background,
             max_samples=max_samples, target=target, pixels=pixels,
-            pixel_method=pixel_method, random_state=random_state,
+            pixel_method=pixel_method, method=method, random_state=random_state,
         )
+
+    # ------------------------------------------------------------- save/load
+    def save(self, path):
+        """Write the fitted estimator to one file, without pickle.
+
+        The file is in the `safetensors` format: every array and tensor
+        (head and backbone weights, genomes, the front's data) is stored as
+        raw numbers, and the parameters and every other fitted attribute as
+        JSON in its header, with a SHA-256 checksum of the whole content.
+        :meth:`load` reads it back without running any code from the file.
+        The write is atomic: a crash keeps any previous file at ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write (conventionally ``*.safetensors``); replaced if it
+            exists.
+
+        Returns
+        -------
+        path : str
+            The path written.
+
+        Raises
+        ------
+        TypeError
+            When a parameter or fitted attribute holds a value the format
+            cannot store (for example an arbitrary Python object); its name
+            is in the message. Nothing is silently left out.
+
+        See Also
+        --------
+        load : Read the file back.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn.datasets import make_classification
+        >>> from evoprune_sklearn import EvoPruneClassifier
+        >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
+        >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
+        ...                          pop_size=6, n_evaluations=12, random_state=0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+        >>> _ = clf.fit(X, y).save(path)
+        >>> same = EvoPruneClassifier.load(path)
+        >>> bool((same.predict_proba(X) == clf.predict_proba(X)).all())
+        True
+        """
+        from ._persistence import save_estimator
+
+        check_is_fitted(self)
+        save_estimator(self, path)
+        return os.fspath(path)
+
+    @classmethod
+    def load(cls, path):
+        """Read an estimator written by :meth:`save`.
+
+        The file is parsed as safetensors (raw numbers) plus JSON, and only
+        this package's own classes are rebuilt from it, so loading never runs
+        code from the file, unlike :mod:`pickle`. A file that is not a
+        :meth:`save` file, was modified or corrupted after it was written,
+        or comes from a newer file format is refused with a ValueError. The
+        backbone is rebuilt from its registry name and the saved weights
+        (nothing is downloaded). A model saved on a GPU and loaded where
+        there is none predicts on the CPU.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        estimator : EvoPruneClassifier
+            Fitted, with the saved parameters; its predictions equal those of
+            the estimator that was saved.
+
+        Raises
+        ------
+        FileNotFoundError
+            When there is no file at ``path``.
+        ValueError
+            When the file is not one :meth:`save` wrote, or was altered.
+
+        See Also
+        --------
+        save : Write the file.
+        """
+        from ._persistence import load_estimator
+
+        return load_estimator(cls, path)
 
     def __setstate__(self, state):
         self.__dict__.update(state)

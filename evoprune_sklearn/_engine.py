@@ -24,11 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping
 
 from ._head import MaskedHead, genome_masks, init_head_parameters
 
 __all__ = [
     "TrainingConfig", "TrainedHeads", "train_heads", "expand_parameters", "make_skorch_net",
+    "penalised_loss", "refit_members",
 ]
 
 _BUCKET = 128
@@ -47,6 +50,48 @@ def _adam(params, lr, device):
         return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
 
 
+def penalised_loss(logits, y, weights, *, sample_weight=None, alpha=0.0, n_samples=1):
+    """The training objective of every head, per candidate.
+
+    ``mean_i(w_i * CE_i) + alpha / (2 * n_samples) * sum ||W||^2``: the
+    (sample-weighted) mean cross-entropy plus an L2 penalty on the weight
+    matrices (not the biases), in the units of scikit-learn's
+    ``MLPClassifier(alpha=...)``; ``alpha=1`` with a linear head is the
+    objective of ``LogisticRegression(C=1)`` divided by ``n_samples``.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (..., n_batch, n_classes)
+        Leading dimensions index candidates.
+    y : Tensor of shape (n_batch,)
+    weights : list of Tensor
+        Weight matrices, candidates along the same leading dimensions.
+    sample_weight : Tensor of shape (n_batch,), default=None
+        Normalised to mean 1 over the training fold.
+    alpha : float, default=0.0
+    n_samples : float, default=1
+        Samples in the training fold (sum of sample weights).
+
+    Returns
+    -------
+    loss : Tensor of shape logits.shape[:-2]
+    """
+    lead = logits.shape[:-2]
+    n_batch, n_classes = logits.shape[-2:]
+    ce = F.cross_entropy(
+        logits.reshape(-1, n_classes), y.repeat(int(np.prod(lead, dtype=int))),
+        reduction="none",
+    ).reshape(*lead, n_batch)
+    if sample_weight is not None:
+        ce = ce * sample_weight
+    loss = ce.mean(dim=-1)
+    if alpha:
+        dims = (-2, -1)
+        penalty = sum((w * w).sum(dim=dims) for w in weights)
+        loss = loss + (alpha / (2.0 * n_samples)) * penalty
+    return loss
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """How each candidate head is trained (see :class:`EvoPruneClassifier`)."""
@@ -60,6 +105,9 @@ class TrainingConfig:
     batch_size: int = 128
     patience: int = 5
     tol: float = 1e-4
+    alpha: float = 0.0
+    solver: str = "adam"
+    max_iter: int = 200
     init_seed: int = 0
     shuffle_seed: int = 0
     device: str = "cpu"
@@ -236,17 +284,18 @@ class _Trainer:
         self.best = self.best[keep]
         self.misses = self.misses[keep]
 
-    def step(self, X_batch, y_batch):
+    def step(self, X_batch, y_batch, w_batch=None, n_samples=1):
         """One optimisation step; returns the per-candidate mean batch loss."""
         n_layers = len(self.group.weights)
+        weights = self.params[:n_layers]
         logits = _forward(
-            X_batch, self.input_index, self.params[:n_layers], self.params[n_layers:],
+            X_batch, self.input_index, weights, self.params[n_layers:],
             self.unit_masks, self.group.out_sizes,
         )
-        G, B = logits.shape[:2]
-        losses = F.cross_entropy(
-            logits.reshape(G * B, -1), y_batch.repeat(G), reduction="none"
-        ).reshape(G, B).mean(dim=1)
+        losses = penalised_loss(
+            logits, y_batch, weights, sample_weight=w_batch,
+            alpha=self.config.alpha, n_samples=n_samples,
+        )
         self.opt.zero_grad(set_to_none=True)
         losses.sum().backward()
         self.opt.step()
@@ -391,12 +440,21 @@ def _make_groups(genomes, config, device):
     ]
 
 
-def _train_batched(genomes, X, y, config):
+def _normalised_weights(sample_weight, n, device):
+    """Sample weights scaled to mean 1 (None stays None), and their sum."""
+    if sample_weight is None:
+        return None, float(n)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    return torch.as_tensor(w / w.mean(), dtype=torch.float32, device=device), float(w.sum())
+
+
+def _train_batched(genomes, X, y, config, sample_weight=None):
     device = torch.device(config.device)
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
     y = torch.as_tensor(np.asarray(y, dtype=np.int64))
     X_aug = _augment(X).to(device)
     y = y.to(device)
+    w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
     groups = _make_groups(genomes, config, device)
     n = X.shape[0]
     orders = [o.to(device) for o in _batch_orders(n, config)]
@@ -410,7 +468,9 @@ def _train_batched(genomes, X, y, config):
             loss_sum = torch.zeros(len(trainer.active), device=device)
             for start in range(0, n, config.batch_size):
                 batch = order[start : start + config.batch_size]
-                loss_sum += trainer.step(X_aug[batch], y[batch]) * batch.shape[0]
+                loss_sum += trainer.step(
+                    X_aug[batch], y[batch], None if w is None else w[batch], n_weighted
+                ) * batch.shape[0]
             G = len(trainer.active)
             executed += group.executed_flops_per_sample * G * n
             useful += n * sum(group.useful_flops_per_sample[int(g)] for g in trainer.active)
@@ -427,15 +487,157 @@ def _train_batched(genomes, X, y, config):
                         useful, executed)
 
 
+def _compact_initial(sets, init, n_classes):
+    """A candidate's share of the shared dense initial weights."""
+    params = []
+    for layer, (w0, b0) in enumerate(init):
+        rows = torch.as_tensor(sets[layer])
+        last = layer == len(init) - 1
+        cols = torch.arange(n_classes) if last else torch.as_tensor(sets[layer + 1])
+        params.append((w0[rows][:, cols].clone(), b0[cols].clone()))
+    return params
+
+
+def _compact_forward(X, params):
+    x = X
+    for layer, (w, b) in enumerate(params):
+        x = torch.addmm(b, x, w)
+        if layer < len(params) - 1:
+            x = torch.relu(x)
+    return x
+
+
+def _lbfgs(params, config):
+    """Full-batch L-BFGS with a strong-Wolfe line search (torch's own)."""
+    return torch.optim.LBFGS(
+        params, lr=1.0, max_iter=config.max_iter, history_size=10,
+        tolerance_grad=_LBFGS_TOL_GRAD, tolerance_change=config.tol * 1e-3,
+        line_search_fn="strong_wolfe",
+    )
+
+
+# First-order optimality: stop when every gradient entry is below this.
+_LBFGS_TOL_GRAD = 1e-5
+
+
+def _lbfgs_fit(params, X, y, w, n_weighted, config):
+    """Minimise :func:`penalised_loss` over ``params``; returns the loss curve."""
+    flat = [p for pair in params for p in pair]
+    for p in flat:
+        p.requires_grad_(True)
+    opt = _lbfgs(flat, config)
+    curve = []
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = penalised_loss(
+            _compact_forward(X, params), y, [p[0] for p in params],
+            sample_weight=w, alpha=config.alpha, n_samples=n_weighted,
+        )
+        loss.backward()
+        curve.append(float(loss.detach()))
+        return loss
+
+    opt.step(closure)
+    n_iter = opt.state[flat[0]].get("n_iter", 1)
+    return curve, int(n_iter)
+
+
+class _CompactHeads(TrainedHeads):
+    """Heads trained one at a time on their kept units only (L-BFGS)."""
+
+    def __init__(self, genomes, heads, config, epochs, curves, flops):
+        super().__init__(genomes, [], config, epochs, curves, flops)
+        self.heads = heads  # per candidate: (unit sets, [(weight, bias), ...])
+
+    def logits(self, X):
+        X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.config.device)
+        out = torch.empty(len(self.heads), X.shape[0], self.config.n_classes)
+        with torch.no_grad():
+            for i, (sets, params) in enumerate(self.heads):
+                out[i] = _compact_forward(X[:, torch.as_tensor(sets[0], device=X.device)],
+                                          params).float().cpu()
+        return out
+
+    def compact_parameters(self, i):
+        sets, params = self.heads[i]
+        return sets, [(w.detach().cpu().clone(), b.detach().cpu().clone()) for w, b in params]
+
+
+def _train_lbfgs(genomes, X, y, config, sample_weight=None):
+    """Each candidate alone, full batch, to convergence (see :func:`_lbfgs`).
+
+    The whole training fold is one batch, so each head is trained on its
+    kept features (or neurons) only: its cost falls with its density and its
+    result depends on its genome alone.
+    """
+    device = torch.device(config.device)
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+    y = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
+    w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
+    init = config.initial_parameters()
+    heads, curves, epochs, flops = [], [], [], 0.0
+    for genome in genomes:
+        sets = _unit_sets(genome, config)
+        params = [(W.to(device), b.to(device))
+                  for W, b in _compact_initial(sets, init, config.n_classes)]
+        curve, n_iter = _lbfgs_fit(params, X[:, torch.as_tensor(sets[0], device=device)],
+                                   y, w, n_weighted, config)
+        units = [len(u) for u in sets] + [config.n_classes]
+        flops += _layer_flops(units) * X.shape[0] * len(curve)
+        heads.append((sets, [(W.detach(), b.detach()) for W, b in params]))
+        curves.append(curve)
+        epochs.append(n_iter)
+    return _CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
+                         np.asarray(epochs, dtype=int), curves, flops)
+
+
+class HeadNet(NeuralNetClassifier):
+    """skorch classifier whose loss is :func:`penalised_loss`.
+
+    ``X`` may be a dict ``{"X": features, "sample_weight": w}`` (skorch's way
+    to route sample weights to the loss); ``penalty_`` holds
+    ``(alpha, n_samples)``.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        alpha, n_samples = getattr(self, "penalty_", (0.0, 1.0))
+        w = X.get("sample_weight") if isinstance(X, dict) else None
+        if w is not None:
+            w = torch.as_tensor(w, device=y_pred.device, dtype=y_pred.dtype)
+        weights = [layer.weight for layer in self.module_.layers]
+        return penalised_loss(
+            y_pred, torch.as_tensor(y_true, device=y_pred.device), weights,
+            sample_weight=w, alpha=alpha, n_samples=n_samples,
+        )
+
+
 def make_skorch_net(genome, config, **kwargs):
     """An (unfitted) skorch classifier for the masked head of ``genome``."""
-    from skorch import NeuralNetClassifier
-    from skorch.callbacks import EarlyStopping
-
     fmask, nmasks = genome_masks(
         genome, config.encoding, config.n_features, config.hidden_layer_sizes
     )
-    return NeuralNetClassifier(
+    if config.solver == "lbfgs":
+        training = dict(
+            optimizer=torch.optim.LBFGS, lr=1.0, optimizer__max_iter=config.max_iter,
+            optimizer__history_size=10, optimizer__tolerance_grad=_LBFGS_TOL_GRAD,
+            optimizer__tolerance_change=config.tol * 1e-3,
+            optimizer__line_search_fn="strong_wolfe", max_epochs=1, batch_size=-1,
+            callbacks=[],
+        )
+    else:
+        training = dict(
+            optimizer=torch.optim.Adam, lr=config.lr, max_epochs=config.max_epochs,
+            batch_size=config.batch_size,
+            callbacks=[
+                ("early_stopping", EarlyStopping(
+                    monitor="train_loss", patience=config.patience,
+                    threshold=config.tol, threshold_mode="rel",
+                ))
+            ],
+        )
+    training.update(kwargs)
+    return HeadNet(
         MaskedHead,
         module__n_features=config.n_features,
         module__hidden_layer_sizes=tuple(config.hidden_layer_sizes),
@@ -444,23 +646,13 @@ def make_skorch_net(genome, config, **kwargs):
         module__neuron_masks=nmasks,
         module__init_seed=config.init_seed,
         criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=config.lr,
-        max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
         train_split=None,
-        callbacks=[
-            ("early_stopping", EarlyStopping(
-                monitor="train_loss", patience=config.patience,
-                threshold=config.tol, threshold_mode="rel",
-            ))
-        ],
         iterator_train__shuffle=True,
         iterator_train__generator=torch.Generator().manual_seed(int(config.shuffle_seed)),
         classes=np.arange(config.n_classes),
         device=config.device,
         verbose=0,
-        **kwargs,
+        **training,
     )
 
 
@@ -493,23 +685,36 @@ class _SkorchHeads(TrainedHeads):
         layers = self.nets[i].module_.layers
         return [(l.weight.detach().cpu().T.clone(), l.bias.detach().cpu().clone()) for l in layers]
 
+    def compact_parameters(self, i):
+        sets = _unit_sets(self.genomes[i], self.config)
+        full = self.head_parameters(i)
+        params = []
+        for layer, (w, b) in enumerate(full):
+            cols = sets[layer + 1] if layer + 1 < len(sets) else np.arange(self.config.n_classes)
+            params.append((w[np.ix_(sets[layer], cols)].clone(), b[cols].clone()))
+        return sets, params
 
-def _train_skorch(genomes, X, y, config):
+
+def _train_skorch(genomes, X, y, config, sample_weight=None):
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
+    w, n_weighted = _normalised_weights(sample_weight, len(X), "cpu")
+    X_fit = X if w is None else {"X": X, "sample_weight": w.numpy()}
     nets = []
     sizes = [config.n_features, *config.hidden_layer_sizes, config.n_classes]
     dense = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
     flops = 0.0
     for genome in genomes:
         net = make_skorch_net(genome, config)
-        net.fit(X, y)
+        net.initialize()
+        net.penalty_ = (config.alpha, n_weighted)
+        net.partial_fit(X_fit, y)
         flops += 3 * dense * len(X) * len(net.history)
         nets.append(net)
     return _SkorchHeads(np.asarray(genomes, dtype=bool), nets, config, flops)
 
 
-def train_heads(genomes, X, y, config, engine="batched"):
+def train_heads(genomes, X, y, config, engine="batched", sample_weight=None):
     """Train one head per genome on ``(X, y)``.
 
     Parameters
@@ -521,6 +726,8 @@ def train_heads(genomes, X, y, config, engine="batched"):
         Encoded labels ``0 .. n_classes - 1``.
     config : TrainingConfig
     engine : {"batched", "skorch"}, default="batched"
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights of the training loss (see :func:`penalised_loss`).
 
     Returns
     -------
@@ -528,5 +735,23 @@ def train_heads(genomes, X, y, config, engine="batched"):
     """
     genomes = np.asarray(genomes, dtype=bool)
     if engine == "skorch":
-        return _train_skorch(genomes, X, y, config)
-    return _train_batched(genomes, X, y, config)
+        return _train_skorch(genomes, X, y, config, sample_weight)
+    if config.solver == "lbfgs":
+        return _train_lbfgs(genomes, X, y, config, sample_weight)
+    return _train_batched(genomes, X, y, config, sample_weight)
+
+
+def refit_members(members, X, y, config, engine="batched", sample_weight=None):
+    """Retrain members' heads on ``(X, y)`` in place (``refit=True``).
+
+    Each member keeps its genome and objective values; its ``params`` and
+    ``train_loss`` become those of a head trained, with the same recipe and
+    initial weights, on the whole training data.
+    """
+    if not members:
+        return
+    heads = train_heads(np.array([m.genome for m in members]), X, y, config,
+                        engine=engine, sample_weight=sample_weight)
+    for i, member in enumerate(members):
+        member.params = heads.head_parameters(i)
+        member.train_loss = list(heads.train_loss[i])

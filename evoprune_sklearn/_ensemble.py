@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_MEMBERS",
     "DEFAULT_VOTING",
     "PAPER_WINDOWS",
+    "check_members_spec",
     "resolve_members",
     "vote",
     "member_logits",
@@ -54,23 +55,26 @@ PAPER_WINDOWS = tuple(
 )
 
 
-def _window_members(front, objective, lo, hi):
-    if objective not in front.objective_names:
+def _check_window(objective, lo, hi, objective_names, name):
+    if objective not in objective_names:
         raise ValueError(
-            f"members window names objective {objective!r}, but the front's "
-            f"objectives are {list(front.objective_names)}."
+            f"{name} window names objective {objective!r}, but the front's "
+            f"objectives are {list(objective_names)}."
         )
-    for name, q in (("lower", lo), ("upper", hi)):
+    for side, q in (("lower", lo), ("upper", hi)):
         if not isinstance(q, numbers.Real) or isinstance(q, bool) or not 0 <= q <= 100:
             raise ValueError(
-                f"members window {name} percentile must be a number in [0, 100], "
+                f"{name} window {side} percentile must be a number in [0, 100], "
                 f"got {q!r}."
             )
     if lo > hi:
         raise ValueError(
-            f"members window ({objective!r}, {lo}, {hi}) has lower percentile "
+            f"{name} window ({objective!r}, {lo}, {hi}) has lower percentile "
             "above the upper one."
         )
+
+
+def _window_members(front, objective, lo, hi, name):
     values = np.array([m.objectives[objective] for m in front], dtype=float)
     a, b = np.percentile(values, [lo, hi])
     # Percentiles interpolate; a tolerance keeps members sitting exactly on
@@ -79,15 +83,77 @@ def _window_members(front, objective, lo, hi):
     chosen = np.flatnonzero((values >= a - tol) & (values <= b + tol))
     if len(chosen) == 0:
         raise ValueError(
-            f"members window ({objective!r}, {lo}, {hi}) selects no member: the "
+            f"{name} window ({objective!r}, {lo}, {hi}) selects no member: the "
             f"{lo}th-{hi}th percentiles of {objective} over the front's "
             f"{len(front)} member(s) are [{a:.4g}, {b:.4g}] and no member lies "
-            "there. Widen the window, or use members='front' or an int k."
+            f"there. Widen the window, or use {name}='front' or an int k."
         )
     return chosen
 
 
-def resolve_members(front, members):
+def _is_window(members):
+    return isinstance(members, tuple) and len(members) == 3 and isinstance(members[0], str)
+
+
+def check_members_spec(members, objective_names, name="members"):
+    """Check a member choice as far as it can be checked without a front.
+
+    Everything :func:`resolve_members` refuses is refused here too, except
+    what depends on the fitted front (an index past its end, a percentile
+    window holding no member), so a bad choice fails before any heavy work.
+
+    Parameters
+    ----------
+    members : "front", int, tuple (objective, lo, hi) or sequence of int
+        See :func:`resolve_members`.
+    objective_names : sequence of str
+        Objectives a window may name.
+    name : str, default="members"
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    members : the same value
+    """
+    if isinstance(members, str):
+        if members != "front":
+            raise ValueError(
+                f"{name}={members!r} is not understood; use 'front', an int k, "
+                "a window like ('accuracy', 50, 60) or a list of member indices."
+            )
+        return members
+    if isinstance(members, numbers.Integral) and not isinstance(members, bool):
+        if members < 1:
+            raise ValueError(f"{name}={members}: the number of members must be >= 1.")
+        return members
+    if _is_window(members):
+        _check_window(*members, objective_names, name)
+        return members
+    if isinstance(members, (list, tuple, np.ndarray)):
+        idx = np.asarray(members)
+        if idx.ndim != 1 or idx.size == 0:
+            raise ValueError(
+                f"{name} as indices must be a non-empty 1-D sequence, got {members!r}."
+            )
+        if idx.dtype.kind not in "iu" and not all(
+            isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in members
+        ):
+            raise TypeError(f"{name} as indices must hold ints, got {members!r}.")
+        idx = idx.astype(int)
+        if (idx < 0).any():
+            raise ValueError(
+                f"{name} holds index {int(idx[idx < 0][0])}; member indices are >= 0."
+            )
+        if len(np.unique(idx)) != len(idx):
+            raise ValueError(f"{name} holds duplicate indices: {idx.tolist()}.")
+        return members
+    raise TypeError(
+        f"{name} must be 'front', an int, a window (objective, lo, hi) or a list "
+        f"of indices; got {type(members).__name__} {members!r}."
+    )
+
+
+def resolve_members(front, members, name="members"):
     """Indices of the front members an ensemble uses.
 
     Parameters
@@ -105,6 +171,8 @@ def resolve_members(front, members):
           e.g. ``("accuracy", 50, 60)`` as in the paper. A window holding no
           member raises a ValueError (no silent fallback).
         - a sequence of ints: those members, in that order.
+    name : str, default="members"
+        Parameter name used in error messages.
 
     Returns
     -------
@@ -123,48 +191,24 @@ def resolve_members(front, members):
     >>> resolve_members(front, ("accuracy", 50, 100)).tolist()
     [0, 1]
     """
+    check_members_spec(members, front.objective_names, name)
     n = len(front)
     if n == 0:
         raise ValueError("The Pareto front is empty; there is nothing to ensemble.")
     if isinstance(members, str):
-        if members != "front":
-            raise ValueError(
-                f"members={members!r} is not understood; use 'front', an int k, "
-                "a window like ('accuracy', 50, 60) or a list of member indices."
-            )
         return np.arange(n)
-    if isinstance(members, numbers.Integral) and not isinstance(members, bool):
-        k = int(members)
-        if k < 1:
-            raise ValueError(f"members={k}: the number of members must be >= 1.")
+    if isinstance(members, numbers.Integral):
         acc = np.array([m.objectives["accuracy"] for m in front], dtype=float)
-        return np.sort(np.argsort(-acc, kind="stable")[: min(k, n)])
-    if isinstance(members, tuple) and len(members) == 3 and isinstance(members[0], str):
-        return _window_members(front, *members)
-    if isinstance(members, (list, tuple, np.ndarray)):
-        idx = np.asarray(members)
-        if idx.ndim != 1 or idx.size == 0:
-            raise ValueError(
-                f"members as indices must be a non-empty 1-D sequence, got {members!r}."
-            )
-        if idx.dtype.kind not in "iu" and not all(
-            isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in members
-        ):
-            raise TypeError(f"members as indices must hold ints, got {members!r}.")
-        idx = idx.astype(int)
-        bad = idx[(idx < 0) | (idx >= n)]
-        if len(bad):
-            raise ValueError(
-                f"members holds index {int(bad[0])}, but the Pareto front has {n} "
-                f"member(s) (valid indices 0..{n - 1})."
-            )
-        if len(np.unique(idx)) != len(idx):
-            raise ValueError(f"members holds duplicate indices: {idx.tolist()}.")
-        return idx
-    raise TypeError(
-        f"members must be 'front', an int, a window (objective, lo, hi) or a list "
-        f"of indices; got {type(members).__name__} {members!r}."
-    )
+        return np.sort(np.argsort(-acc, kind="stable")[: min(int(members), n)])
+    if _is_window(members):
+        return _window_members(front, *members, name)
+    idx = np.asarray(members).astype(int)
+    if (idx >= n).any():
+        raise ValueError(
+            f"{name} holds index {int(idx[idx >= n][0])}, but the Pareto front has "
+            f"{n} member(s) (valid indices 0..{n - 1})."
+        )
+    return idx
 
 
 def vote(probas, voting="soft"):
@@ -283,7 +327,7 @@ def ensemble_ood_score(logits, temperature=1000.0):
     return odin_scores(logits, temperature).mean(axis=0)
 
 
-def fitted_member_logits(clf, X, members):
+def fitted_member_logits(clf, X, members, name="members"):
     """Validate ``members``, then compute features once and every logit.
 
     Parameters
@@ -293,12 +337,14 @@ def fitted_member_logits(clf, X, members):
     X : array-like
         Images or features, as in ``clf.fit``.
     members : see :func:`resolve_members`
+    name : str, default="members"
+        Parameter name used in error messages.
 
     Returns
     -------
     logits : torch.Tensor of shape (n_members, n_samples, n_classes)
     """
     # Bad member choices fail before the (costly) backbone pass.
-    indices = resolve_members(clf.pareto_front_, members)
+    indices = resolve_members(clf.pareto_front_, members, name)
     features = clf.extract_features(X)
     return member_logits(clf.pareto_front_, indices, features, clf._device)

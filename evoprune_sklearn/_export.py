@@ -6,6 +6,11 @@ what the genome switched on: the first ``Linear`` reads only the kept
 features, every hidden ``Linear`` has only the kept neurons. Its logits equal
 the masked head's (up to float rounding) and it is smaller by exactly the
 pruned weights.
+
+The modules are plain eager PyTorch (no TorchScript tracing or scripting,
+deprecated in this torch), so they leave Python through the current
+exporters: :func:`torch.export.export` and
+``torch.onnx.export(..., dynamo=True)``.
 """
 
 import copy
@@ -195,25 +200,6 @@ def compact_head(masked_head):
     return head.eval()
 
 
-def _scriptable(module, input_size):
-    """``module`` itself when TorchScript compiles it, else a traced copy.
-
-    Some backbones (EfficientNet-Lite's block arguments are namedtuples) are
-    not scriptable; tracing them at the fixed input size records the same
-    eval-mode computation, and a traced module scripts inside a parent.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.jit.script(module)
-        return module
-    except Exception:  # TorchScript raises several types; any means "trace"
-        example = torch.rand(1, 3, input_size, input_size)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.jit.trace(module.eval(), example, check_trace=False)
-
-
 def export_member(clf, member=None, head_only=False):
     """Implementation of :meth:`EvoPruneClassifier.export_model`."""
     front = clf.pareto_front_
@@ -239,5 +225,4 @@ def export_member(clf, member=None, head_only=False):
     body = copy.deepcopy(clf.backbone_.unit_image_model()).cpu().eval()
     for p in body.parameters():
         p.requires_grad_(False)
-    body = _scriptable(body, clf.backbone_.input_size)
     return PrunedNetwork(body, head, clf.backbone_.input_size).eval()

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["Member", "ParetoFront", "knee_index"]
+__all__ = ["Member", "ParetoFront", "gene_names", "knee_index"]
 
 
 class Member:
@@ -60,6 +60,8 @@ class ParetoFront:
         self.objective_names = tuple(objective_names)
         self.greater_is_better = tuple(greater_is_better)
         self.members = []
+        #: One name per gene (the estimator's ``gene_names_``), set after fit.
+        self.gene_names = None
 
     def __len__(self):
         return len(self.members)
@@ -112,14 +114,21 @@ class ParetoFront:
             order = np.lexsort(F.T[::-1])
             self.members = [self.members[i] for i in order]
 
-    def to_frame(self):
+    def to_frame(self, genomes=False):
         """The front as a :class:`pandas.DataFrame`.
+
+        Parameters
+        ----------
+        genomes : bool, default=False
+            Also add one boolean column per gene (named by ``gene_names``,
+            the estimator's ``gene_names_``): whether the member keeps it.
 
         Returns
         -------
         frame : DataFrame
             One row a member: one column per objective (``accuracy``,
-            ``complexity``, ``robustness`` when used) plus ``n_genes_on``.
+            ``complexity``, ``robustness`` when used) plus ``n_genes_on``
+            (then the genes, with ``genomes=True``).
         """
         import pandas as pd
 
@@ -128,7 +137,49 @@ class ParetoFront:
             row = {n: m.objectives[n] for n in self.objective_names}
             row["n_genes_on"] = m.n_active
             rows.append(row)
-        return pd.DataFrame(rows, columns=[*self.objective_names, "n_genes_on"])
+        frame = pd.DataFrame(rows, columns=[*self.objective_names, "n_genes_on"])
+        if genomes and self.members:
+            names = self.gene_names
+            if names is None:
+                names = [f"gene{k}" for k in range(self.members[0].genome.size)]
+            genes = pd.DataFrame(np.array([m.genome for m in self.members]),
+                                 columns=[str(n) for n in names])
+            frame = pd.concat([frame, genes], axis=1)
+        return frame
+
+
+def gene_names(encoding, hidden_layer_sizes, n_features, backbone=None,
+               feature_names_in=None):
+    """One readable name per gene.
+
+    Features encoding: the input's own column names (``feature_names_in``)
+    when ``backbone`` is None and they are known, ``"x<k>"`` (scikit-learn's
+    convention) when they are not, ``"<backbone>:<k>"`` for backbone
+    features. Neurons encoding: ``"layer<l>:<k>"``, neuron ``k`` of hidden
+    layer ``l`` (both from 0).
+
+    Returns
+    -------
+    names : ndarray of str objects, shape (n_genes,)
+
+    Examples
+    --------
+    >>> from evoprune_sklearn._front import gene_names
+    >>> gene_names("features", (8,), 3, backbone="resnet18").tolist()
+    ['resnet18:0', 'resnet18:1', 'resnet18:2']
+    >>> gene_names("neurons", (2, 1), 3).tolist()
+    ['layer0:0', 'layer0:1', 'layer1:0']
+    """
+    if encoding == "neurons":
+        names = [f"layer{layer}:{k}" for layer, size in enumerate(hidden_layer_sizes)
+                 for k in range(int(size))]
+    elif backbone is not None:
+        names = [f"{backbone}:{k}" for k in range(int(n_features))]
+    elif feature_names_in is not None:
+        names = [str(n) for n in feature_names_in]
+    else:
+        names = [f"x{k}" for k in range(int(n_features))]
+    return np.asarray(names, dtype=object)
 
 
 def knee_index(F, accuracy_column=None, n_validation=None):

@@ -122,6 +122,16 @@ class MaskedHead(nn.Module):
             params = init_head_parameters(
                 init_seed, n_features, hidden_layer_sizes, n_classes
             )
+            # Pruned weights start (and, having no gradient, stay) at zero, so
+            # an L2 penalty or a quasi-Newton history sees exactly the
+            # parameters of the compact head.
+            keep = [np.asarray(feature_mask, dtype=bool)] + [
+                np.asarray(m, dtype=bool) for m in neuron_masks] + [np.ones(n_classes, bool)]
+            params = [
+                (w * torch.as_tensor(np.outer(keep[i], keep[i + 1]), dtype=w.dtype),
+                 b * torch.as_tensor(keep[i + 1], dtype=b.dtype))
+                for i, (w, b) in enumerate(params)
+            ]
             self.load_parameters(params)
 
     def load_parameters(self, params):
@@ -134,7 +144,9 @@ class MaskedHead(nn.Module):
     def neuron_mask(self, i):
         return getattr(self, f"neuron_mask_{i}")
 
-    def forward(self, X):
+    def forward(self, X, sample_weight=None):
+        # ``sample_weight`` arrives when skorch is fit on ``{"X": ..,
+        # "sample_weight": ..}``; it weights the loss, not the forward pass.
         x = X.to(self.layers[0].weight.dtype) * self.feature_mask
         for i in range(self.n_hidden):
             x = torch.relu(self.layers[i](x)) * self.neuron_mask(i)

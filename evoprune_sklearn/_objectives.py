@@ -30,17 +30,23 @@ class SearchData:
     X_val, y_val : ndarray
         Held-out validation fold where fitness is measured.
     n_classes : int
+    w_train, w_val : ndarray or None
+        Sample weights of the two folds (None: every sample counts once).
+        The training loss and the validation accuracy are weighted.
     extras : dict
         Data an objective prepared for itself (e.g. out-of-distribution
         features), filled by :meth:`Objective.prepare`.
     """
 
-    def __init__(self, X_train, y_train, X_val, y_val, n_classes):
+    def __init__(self, X_train, y_train, X_val, y_val, n_classes, w_train=None,
+                 w_val=None):
         self.X_train = X_train
         self.y_train = y_train
         self.X_val = X_val
         self.y_val = y_val
         self.n_classes = n_classes
+        self.w_train = w_train
+        self.w_val = w_val
         self.extras = {}
 
 
@@ -78,14 +84,21 @@ class Objective:
 
 
 class Accuracy(Objective):
-    """Accuracy of the head on the validation fold (higher is better)."""
+    """Accuracy of the head on the validation fold (higher is better).
+
+    Weighted by the validation samples' weights when the fit has any.
+    """
 
     name = "accuracy"
     greater_is_better = True
 
     def evaluate(self, heads, data):
         pred = heads.logits(data.X_val).argmax(dim=-1).numpy()
-        return (pred == np.asarray(data.y_val)[None, :]).mean(axis=1)
+        correct = pred == np.asarray(data.y_val)[None, :]
+        if data.w_val is None:
+            return correct.mean(axis=1)
+        w = np.asarray(data.w_val, dtype=np.float64)
+        return correct @ w / w.sum()
 
 
 class Complexity(Objective):

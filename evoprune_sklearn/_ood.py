@@ -361,6 +361,10 @@ def check_robustness_args(estimator):
             "attack_eps budget has no meaning for precomputed features. Use "
             "robustness='odin' for feature input."
         )
+    if mode in ("fgsm", "pgd"):
+        from ._adversarial import require_torchattacks
+
+        require_torchattacks(mode)
 
 
 def head_module(params, device="cpu"):
@@ -513,7 +517,7 @@ class ODINRobustness(Objective):
 def make_robustness_objective(estimator):
     """The robustness objective configured by the estimator's parameters."""
     mode = getattr(estimator, "robustness", "odin")
-    subset = getattr(estimator, "robustness_subset", 256)
+    subset = getattr(estimator, "robustness_subset", 128)
     if mode == "odin":
         return ODINRobustness(
             temperature=getattr(estimator, "odin_temperature", 1000.0),
@@ -522,12 +526,12 @@ def make_robustness_objective(estimator):
         )
     from ._adversarial import AdversarialRobustness
 
-    alpha = getattr(estimator, "attack_alpha", None)
     return AdversarialRobustness(
         mode,
-        eps=getattr(estimator, "attack_eps", 8 / 255),
-        steps=getattr(estimator, "attack_steps", 10),
-        alpha=alpha,
+        eps=getattr(estimator, "attack_eps", "auto"),
+        steps=getattr(estimator, "attack_steps", 5),
+        alpha=getattr(estimator, "attack_alpha", None),
         subset=subset,
+        verbose=getattr(estimator, "verbose", 0),
     )
 

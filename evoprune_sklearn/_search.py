@@ -20,7 +20,14 @@ from pymoo.operators.mutation.bitflip import BitflipMutation
 from ._engine import expand_parameters, train_heads
 from ._front import Member, ParetoFront
 
-__all__ = ["DensitySampling", "KeepOneGene", "run_search", "genome_key"]
+__all__ = [
+    "DensitySampling",
+    "KeepOneGene",
+    "SearchControl",
+    "generations_without_improvement",
+    "run_search",
+    "genome_key",
+]
 
 
 def genome_key(genome):
@@ -84,7 +91,8 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
     if n_threads:
         torch.set_num_threads(n_threads)
     data, config, objectives = resolve(context)
-    heads = train_heads(genomes, data.X_train, data.y_train, config, engine=engine)
+    heads = train_heads(genomes, data.X_train, data.y_train, config, engine=engine,
+                        sample_weight=data.w_train)
     values = np.column_stack([obj.evaluate(heads, data) for obj in objectives])
     params = [heads.compact_parameters(i) for i in range(len(genomes))]
     return values, params, heads.train_loss, heads.flops
@@ -229,6 +237,121 @@ def front_hypervolume(front, objectives):
     return float(HV(ref_point=hypervolume_reference(objectives))(front.minimization_matrix()))
 
 
+class SearchControl:
+    """When a search stops, and which callbacks hear about each generation.
+
+    The search stops between generations, after the first generation at
+    which one of these holds (checked in this order, which is also the
+    order of precedence for ``stop_reason``):
+
+    * ``"n_evaluations"``: the evaluation budget is spent;
+    * ``"max_time"``: ``max_time`` seconds have passed since ``started``;
+    * ``"n_iter_no_change"``: the front's hypervolume has not grown by more
+      than ``tol`` for ``n_iter_no_change`` generations of this run segment
+      (see :func:`generations_without_improvement`);
+    * a callback returned True or raised
+      :class:`~evoprune_sklearn.callbacks.StopSearch`: its name.
+
+    Every callback sees every generation, also when another one stops it.
+
+    Parameters
+    ----------
+    callbacks : list of (str, callback), default=()
+    estimator : EvoPruneClassifier, default=None
+        Passed to the callbacks' ``on_search_begin``.
+    max_time : float, default=None
+    started : float, default=None
+        ``time.perf_counter()`` at which the time budget started.
+    n_iter_no_change : int, default=None
+    tol : float, default=0.0
+    """
+
+    def __init__(self, callbacks=(), estimator=None, max_time=None, started=None,
+                 n_iter_no_change=None, tol=0.0):
+        self.callbacks = list(callbacks)
+        self.estimator = estimator
+        self.max_time = max_time
+        self.started = time.perf_counter() if started is None else started
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.segment_start = 0
+        self.message = ""
+
+    def begin(self, history, segment_start):
+        self.segment_start = segment_start
+        for _, cb in self.callbacks:
+            if hasattr(cb, "on_search_begin"):
+                cb.on_search_begin(self.estimator, [dict(r) for r in history])
+
+    def after_generation(self, record, front, history, budget_spent):
+        """Call the callbacks; return the stop reason, or None to go on."""
+        from .callbacks import StopSearch
+
+        snapshot = ParetoFront(front.objective_names, front.greater_is_better)
+        stopped_by = None
+        for name, cb in self.callbacks:
+            snapshot.members = list(front.members)
+            hook = getattr(cb, "on_generation_end", cb)
+            try:
+                stop = hook(dict(record), snapshot)
+                message = ""
+            except StopSearch as exc:
+                stop, message = True, str(exc)
+            if stop and stopped_by is None:
+                stopped_by = name
+                self.message = f"{name} stopped the search" + (
+                    f": {message}" if message else "")
+        if budget_spent:
+            self.message = f"n_evaluations={record['n_evaluations']} reached"
+            return "n_evaluations"
+        elapsed = time.perf_counter() - self.started
+        if self.max_time is not None and elapsed >= self.max_time:
+            self.message = f"max_time={self.max_time} s reached ({elapsed:.1f} s)"
+            return "max_time"
+        if self.n_iter_no_change is not None and generations_without_improvement(
+            history, self.segment_start, self.tol
+        ) >= self.n_iter_no_change:
+            self.message = (
+                f"hypervolume did not improve by more than {self.tol} for "
+                f"{self.n_iter_no_change} generation(s)"
+            )
+            return "n_iter_no_change"
+        return stopped_by
+
+    def end(self, history, reason):
+        for _, cb in self.callbacks:
+            if hasattr(cb, "on_search_end"):
+                cb.on_search_end([dict(r) for r in history], reason)
+
+
+def generations_without_improvement(history, segment_start=0, tol=0.0):
+    """Generations since the hypervolume last grew by more than ``tol``.
+
+    Counted within the run segment that starts at record ``segment_start``
+    (where a ``fit`` started or continued a search), against the best
+    hypervolume before it; a function of the history alone, so a search
+    resumed from a checkpoint after a crash stops where the uninterrupted
+    one would.
+
+    Examples
+    --------
+    >>> from evoprune_sklearn._search import generations_without_improvement
+    >>> h = [{"hypervolume": v} for v in (0.5, 0.6, 0.6, 0.60001, 0.6)]
+    >>> generations_without_improvement(h, tol=1e-3)
+    3
+    >>> generations_without_improvement(h, segment_start=3, tol=1e-3)
+    2
+    """
+    best = history[segment_start - 1]["hypervolume"] if segment_start > 0 else -np.inf
+    count = 0
+    for record in history[segment_start:]:
+        if record["hypervolume"] > best + tol:
+            best, count = record["hypervolume"], 0
+        else:
+            count += 1
+    return count
+
+
 def run_search(
     data,
     config,
@@ -243,6 +366,7 @@ def run_search(
     n_jobs=None,
     verbose=0,
     state=None,
+    control=None,
 ):
     """Evolve pruning genomes with NSGA-II.
 
@@ -253,8 +377,9 @@ def run_search(
     objectives : list of Objective
     pop_size : int
     n_evaluations : int
-        Genomes evaluated in total, the first population included. The last
-        generation is cut short so that exactly this many are evaluated.
+        Genomes evaluated in total, the first population included (and the
+        generations of a continued search). The last generation is cut short
+        so that exactly this many are evaluated.
     crossover_rate : float, default=1.0
         Probability that two parents are recombined (uniform crossover,
         each gene from either parent with probability 0.5).
@@ -267,7 +392,9 @@ def run_search(
     state : SearchState, default=None
         Records the search after every generation (in memory, and in a
         checkpoint file when it has a path); when it holds a loaded
-        checkpoint, the search continues from there.
+        checkpoint or a previous fit's state, the search continues from there.
+    control : SearchControl, default=None
+        Stop criteria besides ``n_evaluations``, and callbacks.
 
     Returns
     -------
@@ -275,9 +402,13 @@ def run_search(
         Members carry trained parameters (no skorch nets yet).
     history : list of dict
     evaluator : _Evaluator
+    stop_reason : str
+        ``"n_evaluations"``, ``"no_new_genomes"`` (pymoo could breed no
+        genome it had not seen), or a reason of ``control``.
     """
     from ._head import n_genes
 
+    control = SearchControl() if control is None else control
     L = n_genes(config.encoding, config.n_features, config.hidden_layer_sizes)
     problem = PruningProblem(L, len(objectives))
     algorithm = NSGA2(
@@ -296,51 +427,69 @@ def run_search(
     history = []
     done = 0
     bar = None
+    t_start = time.perf_counter()
+    generation = 0
+    segment_start = 0
+    if state is not None:
+        done, generation = state.restore(algorithm, evaluator, front, history)
+        segment_start = state.segment_start
+        if history:
+            t_start -= history[-1]["seconds"]
     if verbose:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_evaluations, desc="NSGA-II evaluations", unit="genome")
-    t_start = time.perf_counter()
-    generation = 0
-    if state is not None:
-        done, generation = state.restore(algorithm, evaluator, front, history)
-        if history:
-            t_start -= history[-1]["seconds"]
+        bar = tqdm(total=n_evaluations, desc="NSGA-II evaluations", unit="genome",
+                   initial=done)
+    control.begin(history, segment_start)
+    reason = "n_evaluations" if done >= n_evaluations else None
+    try:
+        while reason is None:
+            pop = algorithm.ask()
+            if pop is None or len(pop) == 0:
+                reason = "no_new_genomes"
+                control.message = "NSGA-II bred no genome it had not seen"
+                break
+            pop = pop[: n_evaluations - done]
+            genomes = np.asarray(pop.get("X"), dtype=bool)
+            raw, candidates = evaluator(genomes)
+            F = np.column_stack(
+                [o.to_minimize(raw[:, j]) for j, o in enumerate(objectives)]
+            )
+            pop.set("F", F)
+            algorithm.tell(infills=pop)
+            front.update(candidates)
+            done += len(pop)
+            record = {
+                "generation": generation,
+                "n_evaluations": done,
+                "n_trained": evaluator.n_trained,
+                "front_size": len(front),
+                "seconds": time.perf_counter() - t_start,
+            }
+            for j, o in enumerate(objectives):
+                col = [m.objectives[o.name] for m in front]
+                record[f"best_{o.name}"] = max(col) if o.greater_is_better else min(col)
+            record["hypervolume"] = front_hypervolume(front, objectives)
+            history.append(record)
+            generation += 1
+            reason = control.after_generation(
+                record, front, history, budget_spent=done >= n_evaluations
+            )
+            if state is not None:
+                state.save(algorithm, evaluator, front, history, done, generation,
+                           stop_reason=reason)
+            if bar is not None:
+                bar.update(len(pop))
+                bar.set_postfix(front=len(front))
+    except BaseException as exc:
+        control.end(history, "interrupted" if isinstance(exc, KeyboardInterrupt)
+                    else "error")
+        raise
+    finally:
         if bar is not None:
-            bar.update(done)
-    while done < n_evaluations:
-        pop = algorithm.ask()
-        if pop is None or len(pop) == 0:
-            break
-        pop = pop[: n_evaluations - done]
-        genomes = np.asarray(pop.get("X"), dtype=bool)
-        raw, candidates = evaluator(genomes)
-        F = np.column_stack(
-            [o.to_minimize(raw[:, j]) for j, o in enumerate(objectives)]
-        )
-        pop.set("F", F)
-        algorithm.tell(infills=pop)
-        front.update(candidates)
-        done += len(pop)
-        record = {
-            "generation": generation,
-            "n_evaluations": done,
-            "n_trained": evaluator.n_trained,
-            "front_size": len(front),
-            "seconds": time.perf_counter() - t_start,
-        }
-        for j, o in enumerate(objectives):
-            col = [m.objectives[o.name] for m in front]
-            record[f"best_{o.name}"] = max(col) if o.greater_is_better else min(col)
-        record["hypervolume"] = front_hypervolume(front, objectives)
-        history.append(record)
-        generation += 1
-        if state is not None:
-            state.save(algorithm, evaluator, front, history, done, generation)
-        if bar is not None:
-            bar.update(len(pop))
-            bar.set_postfix(front=len(front))
-    if bar is not None:
-        bar.close()
+            bar.close()
+    if verbose and reason != "n_evaluations":
+        print(f"Search stopped after {done} evaluations: {control.message}.")
+    control.end(history, reason)
     front.sort()
-    return front, history, evaluator
+    return front, history, evaluator, reason

@@ -5,8 +5,8 @@ Choosing a member
 
 ``predict`` uses one member of the Pareto front, chosen by the ``selection``
 parameter. This example spells out what each rule does, on the validation
-values it is allowed to see, then shows how to use and export any member you
-prefer.
+values it is allowed to see, then shows how to switch members after ``fit``,
+export the one you prefer and save the whole estimator.
 """
 
 # %%
@@ -111,15 +111,19 @@ fig.tight_layout()
 # %%
 # Using the member you prefer
 # ---------------------------
-# An integer ``selection`` makes ``predict`` use that member; since selection
-# does not change the search, refitting with the same ``random_state`` gives
-# the same front. Without refitting, any member's head predicts from backbone
-# features directly:
-i = choice["tradeoff"]
+# ``selection`` only decides which member predicts, so it may change after
+# ``fit``: ``best_index_`` is computed from the current ``selection`` each
+# time, and ``predict`` follows at once, without refitting.
+print("n_trained_ before:", clf.n_trained_)
+clf.set_params(selection="tradeoff")
+i = clf.best_index_
 member = clf.pareto_front_[i]
-pred = clf.classes_[member.net.predict(test_features)]
-print(f"member {i}: {member.n_active} features, test accuracy "
-      f"{np.mean(pred == y_test):.3f}")
+print(f"selection='tradeoff' -> member {i} (by hand: {choice['tradeoff']}): "
+      f"{member.n_active} features, test accuracy {clf.score(X_test, y_test):.3f}")
+clf.set_params(selection=choice["accuracy"])  # an integer picks a member by index
+print(f"member {clf.best_index_}: test accuracy {clf.score(X_test, y_test):.3f}")
+clf.set_params(selection="knee")  # back to the default
+print("n_trained_ after:", clf.n_trained_, "(no refit)")
 
 # %%
 # Exporting it
@@ -137,3 +141,29 @@ with torch.no_grad():
     logits = head(torch.as_tensor(test_features))
 print("same predictions as the estimator:",
       np.array_equal(clf.classes_[logits.argmax(1).numpy()], clf.predict(X_test)))
+
+# %%
+# The exported modules are plain PyTorch (no TorchScript), so the current
+# exporters take them: :func:`torch.export.export` here, and
+# ``torch.onnx.export(head, (example,), dynamo=True)`` for ONNX runtimes
+# (with the ``onnxscript`` package installed).
+example = torch.as_tensor(test_features[:1])
+program = torch.export.export(head, (example,))
+print("torch.export program: same logits:",
+      torch.allclose(program.module()(example), head(example), atol=1e-6))
+
+# %%
+# Saving the whole estimator
+# --------------------------
+# To keep the whole front (to change ``selection`` later, vote, explain),
+# :meth:`~evoprune_sklearn.EvoPruneClassifier.save` writes a safetensors file
+# that :meth:`~evoprune_sklearn.EvoPruneClassifier.load` reads back without
+# running any code from it, unlike pickle.
+import os
+import tempfile
+
+path = os.path.join(tempfile.mkdtemp(), "digits.safetensors")
+clf.save(path)
+loaded = EvoPruneClassifier.load(path)
+print(f"{os.path.getsize(path) / 1e6:.1f} MB; same predictions after load:",
+      np.array_equal(loaded.predict(X_test), clf.predict(X_test)))

@@ -53,13 +53,22 @@ print("head:", type(member.net).__name__)
 # %%
 # The front
 # ---------
-# :func:`~evoprune_sklearn.plotting.plot_pareto_front` draws the members;
+# :class:`~evoprune_sklearn.plotting.ParetoFrontDisplay` draws the members;
 # smaller networks are to the left. The steep part on the left is where
 # pruning costs accuracy; the flat part on the right is where extra features
 # buy nothing measurable. The red circle is the member ``predict`` uses.
-from evoprune_sklearn.plotting import plot_pareto_front
+# Like every Display of the package it draws into a new pyplot figure, or
+# into the Axes you pass: here the front, next to the dense baseline's
+# accuracy for reference.
+import matplotlib.pyplot as plt
 
-fig = plot_pareto_front(clf, figsize=(6, 4))
+from evoprune_sklearn.plotting import ParetoFrontDisplay
+
+fig, ax = plt.subplots(figsize=(6, 4))
+disp = ParetoFrontDisplay.from_estimator(clf, ax=ax)
+ax.axhline(clf.baseline_.objectives["accuracy"], color="gray", ls="--",
+           label="dense head (all genes)")
+ax.legend(fontsize="small")
 
 # %%
 # Did the search converge?
@@ -70,10 +79,10 @@ fig = plot_pareto_front(clf, figsize=(6, 4))
 # the right edge mean that more ``n_evaluations`` would pay.
 import pandas as pd
 
-from evoprune_sklearn.plotting import plot_convergence
+from evoprune_sklearn.plotting import ConvergenceDisplay
 
 print(pd.DataFrame(clf.history_).round(3).to_string(index=False))
-fig = plot_convergence(clf)
+disp = ConvergenceDisplay.from_estimator(clf)
 
 # %%
 # Which genes survive?
@@ -81,10 +90,23 @@ fig = plot_convergence(clf)
 # Genes switched on in nearly every member, whatever its size, are those the
 # search could not prune without losing accuracy: the papers' "most
 # influential" features. :func:`~evoprune_sklearn.plotting.gene_frequency`
-# returns the fraction of members using each gene.
-from evoprune_sklearn.plotting import gene_frequency, plot_gene_frequency
+# returns the fraction of members using each gene, and
+# :class:`~evoprune_sklearn.plotting.GeneFrequencyDisplay` draws it with the
+# genes named by ``gene_names_`` (``"<backbone>:<feature index>"``).
+from evoprune_sklearn.plotting import GeneFrequencyDisplay, gene_frequency
 
 freq = gene_frequency(clf)
 print(f"{(freq == 1).sum()} of {freq.size} features are used by every member, "
       f"{(freq == 0).sum()} by none")
-fig = plot_gene_frequency(clf, top=10)
+disp = GeneFrequencyDisplay.from_estimator(clf, n_top=10)
+
+# %%
+# ``to_frame(genomes=True)`` gives the same genomes as a table, one boolean
+# column per gene.
+genomes = clf.pareto_front_.to_frame(genomes=True)
+genomes.iloc[:, :8]
+
+# %%
+# In a script, end with ``plt.show()``: every Display's figure belongs to
+# pyplot.
+plt.show()

@@ -67,10 +67,10 @@ front
 # among the members whose validation accuracy is within one standard error of
 # the best, the one closest to the ideal in the other objectives. The plot
 # circles it in every pair of objectives.
-from evoprune_sklearn.plotting import plot_pareto_front
+from evoprune_sklearn.plotting import ParetoFrontDisplay
 
 print("selected member:", clf.best_index_, clf.pareto_front_[clf.best_index_])
-fig = plot_pareto_front(clf)
+disp = ParetoFrontDisplay.from_estimator(clf)
 
 # %%
 # Test accuracy against the unpruned head

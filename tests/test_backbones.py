@@ -19,7 +19,7 @@ def test_bundled_backbone_classifies_a_real_photo():
                                      weights_only=True))
     model.eval()
     backbone = load_backbone("efficientnet_lite0")
-    flower = load_sample_images().images[1][:400, 100:500]
+    flower = load_sample_images().images[1][:400, 100:500].copy()
     x = torch.as_tensor(flower).permute(2, 0, 1)[None].float() / 255
     x = torch.nn.functional.interpolate(x, size=224, mode="bilinear", antialias=True)
     with torch.inference_mode():
@@ -27,6 +27,36 @@ def test_bundled_backbone_classifies_a_real_photo():
         logits = model._fc(feats)
     assert feats.shape == (1, 1280)
     assert int(logits.argmax()) == 985  # ImageNet class 985: daisy
+    # the plain eager network, not a TorchScript trace of it
+    assert not any(isinstance(m, torch.jit.ScriptModule) for m in backbone.module.modules())
+    # and through torch.export it computes the same: still a daisy
+    program = torch.export.export(backbone.unit_image_model().eval(), (x,))
+    with torch.inference_mode():
+        exported = program.module()(x)
+        torch.testing.assert_close(exported, feats, rtol=1e-4, atol=1e-4)
+        assert int(model._fc(exported).argmax()) == 985
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11", "mobilenet_v3_small"])
+def test_torchvision_backbones_export_to_onnx(name, tmp_path):
+    """torch.export and the dynamo ONNX exporter take the backbones the tests use."""
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    model = load_backbone(name, weights=None, image_size=32).unit_image_model().eval()
+    x = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, (x[:2],), dynamic_shapes={"x": {0: batch}})
+    with torch.inference_mode():
+        ref = model(x)
+        torch.testing.assert_close(program.module()(x), ref, rtol=1e-4, atol=1e-4)
+    onnx_program = torch.onnx.export(model, (x[:2],), dynamo=True, verbose=False,
+                                     dynamic_shapes={"x": {0: batch}})
+    onnx_program.save(str(tmp_path / f"{name}.onnx"))
+    session = ort.InferenceSession(str(tmp_path / f"{name}.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    scale = max(1.0, float(ref.abs().max()))
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-3, atol=1e-4 * scale)
 
 
 def test_torchvision_backbone_removes_the_classifier():

@@ -137,3 +137,46 @@ def test_cuda_engine_matches_cpu(split):
     assert gpu.groups[0].weights[0].is_cuda
     acc_cpu, acc_gpu = _accuracy(cpu, X_val, y_val), _accuracy(gpu, X_val, y_val)
     assert np.abs(acc_cpu - acc_gpu).max() <= 2.0 / len(y_val)
+
+
+@pytest.mark.parametrize("hidden", [(), (16,)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_engine_matches_skorch_reference(split, hidden, weighted):
+    # The default recipe: full-batch L-BFGS on the penalised, sample-weighted
+    # loss. The compact engine trains kept units only; skorch trains the
+    # masked full-size head. Pruned weights start at zero and get no
+    # gradient, so both follow the same iterates up to float rounding.
+    X, y, X_val, y_val = split
+    config = _config(solver="lbfgs", alpha=1.0, max_iter=100, hidden_layer_sizes=hidden)
+    genomes = _genomes(6, N_FEATURES, seed=3)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    fast = train_heads(genomes, X, y, config, sample_weight=w)
+    ref = train_heads(genomes, X, y, config, engine="skorch", sample_weight=w)
+    acc_fast, acc_ref = _accuracy(fast, X_val, y_val), _accuracy(ref, X_val, y_val)
+    assert np.abs(acc_fast - acc_ref).max() <= 1.0 / len(y_val) + 1e-12
+    assert acc_ref.mean() > 0.6
+    if not hidden:  # convex: the same optimum, closely
+        np.testing.assert_allclose(fast.logits(X_val), ref.logits(X_val), atol=2e-2)
+
+
+def test_lbfgs_head_is_penalised_logistic_regression(split):
+    # alpha=1 with a linear head is LogisticRegression(C=1) divided by n.
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, X_val, _ = split
+    config = _config(solver="lbfgs", alpha=1.0, max_iter=500, hidden_layer_sizes=())
+    heads = train_heads(np.ones((1, N_FEATURES), bool), X, y, config)
+    lr = LogisticRegression(C=1.0, max_iter=5000).fit(X, y)
+    np.testing.assert_allclose(heads.head_parameters(0)[0][0].numpy(), lr.coef_.T,
+                               atol=2e-2)
+    assert np.mean(heads.logits(X_val)[0].argmax(-1).numpy() == lr.predict(X_val)) > 0.98
+
+
+def test_sample_weight_two_equals_a_duplicate(split):
+    X, y, X_val, _ = split
+    config = _config(solver="lbfgs", alpha=1.0, max_iter=200, hidden_layer_sizes=())
+    genomes = _genomes(3, N_FEATURES, seed=4)
+    w = np.ones(len(y)); w[:20] = 2.0
+    weighted = train_heads(genomes, X, y, config, sample_weight=w)
+    repeated = train_heads(genomes, np.vstack([X, X[:20]]), np.r_[y, y[:20]], config)
+    np.testing.assert_allclose(weighted.logits(X_val), repeated.logits(X_val), atol=1e-2)

@@ -216,3 +216,119 @@ def test_backbone_runs_once_for_all_members(digit_images, make_tiny):
         clf.ensemble_predict_proba(X[:30], members=[clf.best_index_]),
         clf.predict_proba(X[:30]), atol=1e-6,
     )
+
+
+# --------------------------------------------- the ensemble as the predictor
+ENSEMBLES = ["front", 1, 2, ("accuracy", 50, 100), [0, 1]]
+
+
+@pytest.mark.parametrize("ensemble", ENSEMBLES)
+@pytest.mark.parametrize("voting", ["soft", "hard"])
+def test_ensemble_parameter_makes_predict_the_ensemble(fitted, ensemble, voting):
+    clf, X, y = fitted
+    front, n_trained = clf.pareto_front_, clf.n_trained_
+    try:
+        clf.set_params(ensemble=ensemble, ensemble_voting=voting)  # after fit: no refit
+        expected = clf.ensemble_predict(X, members=ensemble, voting=voting)
+        np.testing.assert_array_equal(clf.predict(X), expected)
+        assert clf.score(X, y) == pytest.approx(np.mean(expected == y))
+        if voting == "soft":
+            proba = clf.predict_proba(X)
+            np.testing.assert_array_equal(proba, clf.ensemble_predict_proba(X, members=ensemble))
+            np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(X))
+        else:
+            # a majority vote has no probabilities, as in VotingClassifier
+            assert not hasattr(clf, "predict_proba")
+            with pytest.raises(AttributeError, match="no attribute 'predict_proba'") as exc:
+                clf.predict_proba(X)
+            assert "ensemble_voting='hard'" in str(exc.value.__cause__)
+    finally:
+        clf.set_params(ensemble=None, ensemble_voting="soft")
+    assert clf.pareto_front_ is front and clf.n_trained_ == n_trained
+
+
+def test_default_predicts_with_the_selected_member_only(fitted):
+    clf, X, _ = fitted
+    assert clf.ensemble is None
+    member = clf.pareto_front_[clf.best_index_]
+    np.testing.assert_allclose(clf.predict_proba(X),
+                               member.net.predict_proba(X.astype(np.float32)), atol=1e-6)
+    # the whole front votes differently from the selected member somewhere
+    # on this data, so the parameter really changes what predict returns
+    try:
+        clf.set_params(ensemble="front")
+        assert not np.allclose(clf.predict_proba(X), member.net.predict_proba(
+            X.astype(np.float32)), atol=1e-3)
+    finally:
+        clf.set_params(ensemble=None)
+
+
+def test_cross_val_score_scores_the_ensemble(blobs, make_tiny):
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    X, y = blobs
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    est = make_tiny(backbone=None, objectives=TWO, ensemble=("accuracy", 50, 100),
+                    ensemble_voting="hard")
+    result = cross_validate(est, X, y, cv=cv, return_estimator=True)
+    for (_, test), fitted_est, score in zip(cv.split(X, y), result["estimator"],
+                                            result["test_score"]):
+        voted = fitted_est.ensemble_predict(X[test], members=("accuracy", 50, 100),
+                                            voting="hard")
+        assert score == pytest.approx(np.mean(voted == y[test]))
+
+
+def test_grid_search_chooses_between_member_and_ensemble(blobs, make_tiny):
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    X, y = blobs
+    grid = {"ensemble": [None, "front"], "ensemble_voting": ["soft", "hard"]}
+    search = GridSearchCV(make_tiny(backbone=None, objectives=TWO), grid, cv=2,
+                          error_score="raise").fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_estimator_.ensemble == search.best_params_["ensemble"]
+    # the ensemble candidates were scored as ensembles: same folds, same
+    # fronts (same random_state), so cross_val_score of one candidate agrees
+    i = search.cv_results_["params"].index({"ensemble": "front", "ensemble_voting": "hard"})
+    scores = cross_val_score(make_tiny(backbone=None, objectives=TWO, ensemble="front",
+                                       ensemble_voting="hard"), X, y, cv=2)
+    np.testing.assert_allclose(scores, [search.cv_results_[f"split{k}_test_score"][i]
+                                        for k in range(2)])
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"ensemble": "all"}, ValueError, "'ensemble' parameter"),
+    ({"ensemble": 0}, ValueError, "'ensemble' parameter"),
+    ({"ensemble": 2.5}, ValueError, "'ensemble' parameter"),
+    ({"ensemble": ("robustness", 50, 60)}, ValueError, "ensemble window names objective"),
+    ({"ensemble": ("accuracy", 60, 50)}, ValueError, "lower percentile above"),
+    ({"ensemble": [1, 1]}, ValueError, "ensemble holds duplicate"),
+    ({"ensemble": [-1]}, ValueError, "ensemble holds index -1"),
+    ({"ensemble": ["a"]}, TypeError, "ensemble as indices must hold ints"),
+    ({"ensemble": []}, ValueError, "non-empty"),
+    ({"ensemble_voting": "majority"}, ValueError, "'ensemble_voting' parameter"),
+])
+def test_bad_ensemble_parameters_fail_before_fitting(blobs, make_tiny, params, error, match):
+    X, y = blobs
+    est = make_tiny(backbone=None, objectives=TWO, **params)
+    with pytest.raises(error, match=match):
+        est.fit(X, y)
+    assert not hasattr(est, "pareto_front_")
+
+
+def test_bad_ensemble_set_after_fit_fails_at_predict(fitted):
+    clf, X, _ = fitted
+    n = len(clf.pareto_front_)
+    try:
+        clf.set_params(ensemble=[0, n])
+        with pytest.raises(ValueError, match=f"ensemble holds index {n}, but the Pareto"):
+            clf.predict(X)
+        clf.set_params(ensemble="everything")
+        with pytest.raises(ValueError, match="'ensemble' parameter"):
+            clf.predict(X)
+        clf.set_params(ensemble="front", ensemble_voting="majority")
+        with pytest.raises(ValueError, match="'ensemble_voting' parameter"):
+            clf.predict(X)
+    finally:
+        clf.set_params(ensemble=None, ensemble_voting="soft")

@@ -9,7 +9,19 @@ from evoprune_sklearn import CompactHead, PrunedNetwork
 # accuracy and complexity only: these tests are not about robustness
 TWO = ("accuracy", "complexity")
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+
+
+def _onnx_outputs(model, example, inputs, tmp_path, name):
+    """Export with the dynamo ONNX exporter (dynamic batch), run in onnxruntime."""
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    batch = torch.export.Dim("batch")
+    program = torch.onnx.export(model, (example,), dynamo=True, verbose=False,
+                                dynamic_shapes={name: {0: batch}})
+    path = tmp_path / "model.onnx"
+    program.save(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: inputs.numpy()})[0]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +87,7 @@ def test_export_defaults_to_the_selected_member(feature_fit):
     np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
 
 
-def test_export_saves_loads_and_scripts(feature_fit, tmp_path):
+def test_export_saves_loads_and_exports(feature_fit, tmp_path):
     clf, X = feature_fit
     Xt = torch.as_tensor(X, dtype=torch.float32)
     head = clf.export_model(head_only=True)
@@ -86,10 +98,19 @@ def test_export_saves_loads_and_scripts(feature_fit, tmp_path):
         for p in other.parameters():
             p.zero_()
     other.load_state_dict(torch.load(path, weights_only=True))
-    scripted = torch.jit.script(head)
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(head, (Xt[:4],), dynamic_shapes={"features": {0: batch}})
     with torch.no_grad():
         torch.testing.assert_close(other(Xt), head(Xt))
-        torch.testing.assert_close(scripted(Xt), head(Xt))
+        torch.testing.assert_close(program.module()(Xt), head(Xt))
+
+
+def test_head_runs_in_onnxruntime_with_the_estimators_probabilities(feature_fit, tmp_path):
+    clf, X = feature_fit
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    logits = _onnx_outputs(clf.export_model(head_only=True), Xt[:4], Xt, tmp_path, "features")
+    proba = torch.softmax(torch.as_tensor(logits), dim=1).numpy()
+    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
 
 
 def test_full_model_takes_images_and_matches_predict_proba(digit_images, make_tiny):
@@ -105,11 +126,28 @@ def test_full_model_takes_images_and_matches_predict_proba(digit_images, make_ti
         # any size is resized the way fit resized it
         big = torch.nn.functional.interpolate(images, size=(48, 48), mode="nearest")
         assert model(big).shape == (20, 10)
-        scripted = torch.jit.script(model)
-        torch.testing.assert_close(scripted(images), model(images), rtol=1e-4, atol=1e-4)
     s = model.summary()
     assert s["n_total_parameters"] == s["n_backbone_parameters"] + s["n_parameters"]
     assert not any(p.requires_grad for p in model.backbone.parameters())
+    # eager modules all the way down: nothing TorchScript-traced or scripted
+    assert not any(isinstance(m, torch.jit.ScriptModule) for m in model.modules())
+
+
+def test_default_network_leaves_python_through_both_exporters(digit_images, make_tiny,
+                                                              tmp_path):
+    """The default efficientnet_lite0 network, images in, runs in onnxruntime."""
+    X, y = digit_images
+    clf = make_tiny(image_size=32, objectives=TWO, pop_size=2, n_evaluations=2).fit(X, y)
+    model = clf.export_model()
+    images = torch.as_tensor(np.moveaxis(X[:12], -1, 1).astype(np.float32) / 255)
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, (images[:2],), dynamic_shapes={"images": {0: batch}})
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(images), model(images),
+                                   rtol=1e-4, atol=1e-4)
+    logits = _onnx_outputs(model, images[:2], images, tmp_path, "images")
+    proba = torch.softmax(torch.as_tensor(logits), dim=1).numpy()
+    np.testing.assert_allclose(proba, clf.predict_proba(X[:12]), atol=1e-4)
 
 
 def test_bad_export_arguments(feature_fit):

@@ -78,6 +78,16 @@ def test_process_workers_give_the_sequential_front(sequential_front):
     assert _front(_estimator(n_jobs=2).fit(X, y)) == sequential_front
 
 
+def test_a_search_continued_with_more_workers_gives_the_sequential_front(
+    sequential_front,
+):
+    # n_jobs may change between a fit and its warm-started continuation
+    X, y = _problem()
+    clf = _estimator(n_jobs=1, warm_start=True).set_params(n_evaluations=6).fit(X, y)
+    clf.set_params(n_jobs=2, n_evaluations=12).fit(X, y)
+    assert _front(clf) == sequential_front
+
+
 def test_fit_context_is_written_once_and_loaded_once_per_process():
     data = SearchData(np.ones((4, 2)), np.zeros(4), np.ones((2, 2)), np.zeros(2), 2)
     context = FitContext((data, "config", []))

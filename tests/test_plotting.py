@@ -1,12 +1,16 @@
-"""Figures of the front, the search and the genes (Agg backend, see conftest)."""
+"""Display objects of the front, the search and the genes (Agg backend, see conftest)."""
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from evoprune_sklearn._objectives import OBJECTIVES, Objective
 from evoprune_sklearn.plotting import (
+    ConvergenceDisplay,
+    GeneFrequencyDisplay,
+    ParetoFrontDisplay,
     gene_frequency,
     plot_convergence,
     plot_gene_frequency,
@@ -35,69 +39,149 @@ def fitted(blobs):
                 n_evaluations=18).fit(X, y)
 
 
+@pytest.fixture(scope="module")
+def fitted_3(blobs):
+    from conftest import tiny
+
+    X, y = blobs
+    saved = OBJECTIVES.get("spread")
+    OBJECTIVES["spread"] = _Spread
+    try:
+        yield tiny(backbone=None, objectives=("accuracy", "complexity", "spread"),
+                   pop_size=6, n_evaluations=12).fit(X, y)
+    finally:
+        if saved is None:
+            OBJECTIVES.pop("spread")
+        else:
+            OBJECTIVES["spread"] = saved
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
 def test_backend_is_agg():
     assert matplotlib.get_backend().lower() == "agg"
 
 
-def test_pareto_front_two_objectives(fitted):
-    fig = plot_pareto_front(fitted)
-    assert isinstance(fig, Figure)
-    (ax,) = fig.axes
-    assert ax.get_xlabel().startswith("complexity") and ax.get_ylabel() == "accuracy"
-    front, selected = ax.collections
+# ------------------------------------------------------------ pyplot and ax
+@pytest.mark.parametrize("display", [ParetoFrontDisplay, ConvergenceDisplay,
+                                     GeneFrequencyDisplay])
+def test_figures_are_managed_by_pyplot(fitted, display):
+    """A script ending in plt.show() shows them: pyplot knows every figure."""
+    disp = display.from_estimator(fitted)
+    assert isinstance(disp.figure_, Figure)
+    assert plt.fignum_exists(disp.figure_.number)
+    assert disp.ax_ is disp.axes_[0] and disp.bounding_ax_ is None
+    assert all(a.figure is disp.figure_ for a in disp.axes_)
+    disp.figure_.canvas.draw()
+
+
+def test_pareto_front_draws_into_the_users_axes(fitted):
+    fig, (left, right) = plt.subplots(1, 2)
+    disp = ParetoFrontDisplay.from_estimator(fitted, ax=right)
+    assert disp.ax_ is right and disp.figure_ is fig and len(fig.axes) == 2
+    assert right.get_xlabel().startswith("complexity") and right.get_ylabel() == "accuracy"
+    assert not left.collections  # nothing leaked into the other Axes
+    (front,) = disp.scatters_
+    (selected,) = disp.selected_
+    assert front.axes is right
     assert len(front.get_offsets()) == len(fitted.pareto_front_)
     sel = fitted.pareto_front_[fitted.best_index_].objectives
-    np.testing.assert_allclose(selected.get_offsets()[0],
-                               [sel["complexity"], sel["accuracy"]])
-    fig.canvas.draw()  # renders without error
-
-
-def test_pareto_front_three_objectives_adds_a_3d_panel(blobs, monkeypatch):
-    from conftest import tiny
-
-    monkeypatch.setitem(OBJECTIVES, "spread", _Spread)
-    X, y = blobs
-    clf = tiny(backbone=None, objectives=("accuracy", "complexity", "spread"),
-               pop_size=6, n_evaluations=12).fit(X, y)
-    fig = plot_pareto_front(clf)
-    assert len(fig.axes) == 4  # three pairs + one 3-D view
-    assert fig.axes[-1].name == "3d"
+    np.testing.assert_allclose(selected.get_offsets()[0], [sel["complexity"], sel["accuracy"]])
     fig.canvas.draw()
 
 
+def test_pareto_front_three_objectives_in_one_axes_or_an_array(fitted_3):
+    disp = ParetoFrontDisplay.from_estimator(fitted_3)
+    assert len(disp.axes_) == 4  # three pairs + one 3-D view
+    assert disp.axes_[-1].name == "3d" and len(disp.scatters_) == 4
+    disp.figure_.canvas.draw()
+    # one Axes: the four panels are laid out inside it, as PartialDependenceDisplay does
+    fig, ax = plt.subplots(figsize=(12, 3))
+    disp = ParetoFrontDisplay.from_estimator(fitted_3, ax=ax)
+    assert disp.bounding_ax_ is ax and not ax.axison
+    assert len(disp.axes_) == 4 and all(a.figure is fig for a in disp.axes_)
+    fig.canvas.draw()
+    # an array of Axes: used as given
+    fig, axes = plt.subplots(1, 3)
+    disp = ParetoFrontDisplay.from_estimator(fitted_3, ax=axes, three_d=False)
+    assert list(disp.axes_) == list(axes)
+    with pytest.raises(ValueError, match="array of 4 Axes"):
+        ParetoFrontDisplay.from_estimator(fitted_3, ax=axes)
+    fig, axes = plt.subplots(1, 4)
+    with pytest.raises(ValueError, match="projection='3d'"):
+        ParetoFrontDisplay.from_estimator(fitted_3, ax=axes)
+    # a single pair into one Axes
+    fig, ax = plt.subplots()
+    disp = ParetoFrontDisplay.from_estimator(fitted_3, objectives=["spread", "accuracy"], ax=ax)
+    assert disp.ax_ is ax and ax.get_xlabel() == "spread"
+
+
+def test_pareto_display_from_values_and_bad_arguments(fitted):
+    disp = ParetoFrontDisplay({"accuracy": [0.9, 0.8], "complexity": [0.5, 0.1]}, selected=1)
+    disp.plot()
+    np.testing.assert_allclose(disp.selected_[0].get_offsets()[0], [0.1, 0.8])
+    with pytest.raises(ValueError, match="objectives must name"):
+        disp.plot(objectives=["robustness"])
+    with pytest.raises(ValueError, match="three_d=True"):
+        disp.plot(three_d=True)
+
+
 def test_convergence_shows_hypervolume_and_best_objectives(fitted):
-    fig = plot_convergence(fitted)
-    assert isinstance(fig, Figure)
-    labels = [ax.get_ylabel() for ax in fig.axes]
+    disp = ConvergenceDisplay.from_estimator(fitted)
+    labels = [a.get_ylabel() for a in disp.axes_]
     assert labels == ["hypervolume", "best accuracy", "best complexity"]
-    line = fig.axes[0].lines[0]
+    line = disp.lines_[0]
     np.testing.assert_array_equal(line.get_xdata(),
                                   [h["n_evaluations"] for h in fitted.history_])
     hv = np.asarray(line.get_ydata())
     # the front only improves, so its hypervolume never falls
     assert np.all(np.diff(hv) >= -1e-12) and 0 < hv[-1] <= 1
-    fig.canvas.draw()
+    fig, ax = plt.subplots()
+    disp = ConvergenceDisplay.from_estimator(fitted, metrics=["hypervolume"], ax=ax)
+    assert disp.ax_ is ax and len(disp.lines_) == 1
+    with pytest.raises(ValueError, match="metrics must name"):
+        ConvergenceDisplay.from_estimator(fitted, metrics=["loss"])
 
 
-def test_gene_frequency(fitted):
+def test_gene_frequency_display_ranks_named_genes(fitted):
     freq = gene_frequency(fitted)
     genomes = np.array([m.genome for m in fitted.pareto_front_])
     np.testing.assert_allclose(freq, genomes.mean(axis=0))
-    fig = plot_gene_frequency(fitted, top=5)
-    assert isinstance(fig, Figure)
-    ax = fig.axes[1]
-    by_height = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
+    disp = GeneFrequencyDisplay.from_estimator(fitted, n_top=5)
+    assert len(disp.bars_) == len(freq) and len(disp.top_bars_) == 5
+    ranking = disp.axes_[1]
+    by_height = dict(zip(ranking.get_yticks(), (t.get_text() for t in ranking.get_yticklabels())))
     top_gene = int(np.argmax(freq))
-    assert by_height[max(by_height)] == f"feature {top_gene}"  # top bar: most frequent
-    assert len(by_height) == 5
-    fig.canvas.draw()
+    assert by_height[max(by_height)] == fitted.gene_names_[top_gene] == f"x{top_gene}"
+    assert len(by_height) == 5 and disp.top_genes_[0] == top_gene
+    fig, ax = plt.subplots()
+    disp = GeneFrequencyDisplay.from_estimator(fitted, kind="top", n_top=3, ax=ax)
+    assert disp.ax_ is ax and disp.bars_ is None and len(disp.ranking_bars_) == 3
+    with pytest.raises(ValueError, match="kind"):
+        GeneFrequencyDisplay.from_estimator(fitted, kind="some")
+    with pytest.raises(ValueError, match="n_top"):
+        GeneFrequencyDisplay.from_estimator(fitted, n_top=0)
+
+
+def test_plot_functions_are_aliases_of_the_displays(fitted):
+    fig = plot_pareto_front(fitted, figsize=(5, 3))
+    assert plt.fignum_exists(fig.number)
+    np.testing.assert_allclose(fig.get_size_inches(), [5, 3])
+    assert [a.get_ylabel() for a in plot_convergence(fitted).axes][0] == "hypervolume"
+    assert len(plot_gene_frequency(fitted, top=5).axes) == 2
     with pytest.raises(ValueError, match="top must be"):
         plot_gene_frequency(fitted, top=0)
 
 
-def test_plots_need_a_fitted_estimator(make_tiny):
+def test_displays_need_a_fitted_estimator(make_tiny):
     from sklearn.exceptions import NotFittedError
 
-    for plot in (plot_pareto_front, plot_convergence, plot_gene_frequency):
+    for display in (ParetoFrontDisplay, ConvergenceDisplay, GeneFrequencyDisplay):
         with pytest.raises(NotFittedError):
-            plot(make_tiny(backbone=None))
+            display.from_estimator(make_tiny(backbone=None))
+    with pytest.raises(NotFittedError):
+        plot_pareto_front(make_tiny(backbone=None))

@@ -80,8 +80,8 @@ from evoprune_sklearn import EvoPruneClassifier
 settings, path = json.loads(sys.argv[1]), sys.argv[2]
 save = ck.SearchState.save
 
-def slow_save(self, *args):
-    save(self, *args)
+def slow_save(self, *args, **kwargs):
+    save(self, *args, **kwargs)
     time.sleep(0.4)  # leaves the parent time to kill mid-search
 
 ck.SearchState.save = slow_save

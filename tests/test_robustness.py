@@ -1,5 +1,6 @@
 """The robustness objective: ODIN OoD detection and adversarial accuracy."""
 
+import sys
 import warnings
 
 import numpy as np
@@ -10,7 +11,13 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from torch import nn
 
 from evoprune_sklearn import EvoPruneClassifier, OODSet
-from evoprune_sklearn._adversarial import adversarial_accuracy, attack_images
+from evoprune_sklearn._adversarial import (
+    AdversarialRobustness,
+    _network,
+    attack_images,
+    calibrate_eps,
+    robust_mask,
+)
 from evoprune_sklearn._images import image_spec, resize_batch, to_unit_tensor
 from evoprune_sklearn._ood import (
     odin_scores,
@@ -58,7 +65,7 @@ def attack_setup(fitted, digits):
     X, y = digits
     clf = fitted
     member = clf.pareto_front_[0]
-    model = nn.Sequential(clf.backbone_.module, member.net.module_).eval()
+    model = nn.Sequential(clf.backbone_.unit_image_model(), member.net.module_).eval()
     val = clf._val_index
     y_enc = np.searchsorted(clf.classes_, y[val])
     return clf, model, X[val], image_spec(X), y_enc
@@ -219,6 +226,23 @@ def test_ood_ignored_without_odin_warns():
 
 
 # ---------------------------------------------------------------- adversarial
+def _member_heads(clf, n=None):
+    return [m.net.module_.eval() for m in list(clf.pareto_front_)[:n]]
+
+
+def _clean_correct(clf, heads, X_val, y_val):
+    feats = torch.as_tensor(clf.extract_features(X_val))
+    with torch.no_grad():
+        return np.stack([(h(feats).argmax(1).numpy() == y_val) for h in heads])
+
+
+def _robust(clf, heads, images, y_val, clean, method, eps, **kw):
+    network = _network(clf.backbone_.unit_image_model(), heads, "cpu")
+    robust = robust_mask(network, images, torch.as_tensor(y_val), clean,
+                         method=method, eps=eps, **kw)
+    return robust, network
+
+
 def test_attack_stays_inside_eps_ball_in_pixel_space(attack_setup):
     clf, model, X_val, spec, y_val = attack_setup
     bb = clf.backbone_
@@ -226,39 +250,109 @@ def test_attack_stays_inside_eps_ball_in_pixel_space(attack_setup):
     labels = torch.as_tensor(y_val[:16])
     eps = 8 / 255
     for method in ("fgsm", "pgd"):
-        adv = attack_images(model, images, labels, method=method, eps=eps,
-                            steps=3, mean=bb.mean, std=bb.std)
+        adv = attack_images(model, images, labels, method=method, eps=eps, steps=3)
         delta = (adv - images).abs().max()
         assert delta <= eps + 1e-5
         assert delta > eps / 2  # the attack really moved the pixels
         assert adv.min() >= 0 and adv.max() <= 1
 
 
-def test_fgsm_lowers_accuracy_more_as_eps_grows_and_pgd_is_stronger(attack_setup):
-    clf, model, X_val, spec, y_val = attack_setup
-    bb = clf.backbone_
+def test_accuracy_falls_as_eps_grows_and_pgd_is_stronger(attack_setup):
+    clf, _, X_val, spec, y_val = attack_setup
     X_val, y_val = X_val[:48], y_val[:48]
-    kw = dict(input_size=bb.input_size, mean=bb.mean, std=bb.std, steps=5, alpha=None)
-    with torch.no_grad():
-        feats = clf.extract_features(X_val)
-        clean = float((model[1](torch.as_tensor(feats)).argmax(1).numpy() == y_val).mean())
-    # 32-px digits through a 224-px ImageNet network are very fragile: already
-    # at eps = 1/255 FGSM leaves ~20% accuracy, and beyond that its single
-    # linear step overshoots (accuracy can rise again), so the grid stays in
-    # the small-eps regime where a gradient step is a good model of the loss.
-    fgsm = [adversarial_accuracy(model, X_val, spec, y_val, method="fgsm", eps=e, **kw)
+    heads = _member_heads(clf, 1)
+    clean = _clean_correct(clf, heads, X_val, y_val)
+    images = resize_batch(to_unit_tensor(X_val, spec), clf.backbone_.input_size)
+    # 32-px digits through an ImageNet network are very fragile: FGSM's single
+    # linear step is a good model of the loss only for small eps.
+    fgsm = [_robust(clf, heads, images, y_val, clean, "fgsm", e)[0].mean()
             for e in (0.1 / 255, 0.3 / 255, 1 / 255)]
-    pgd = adversarial_accuracy(model, X_val, spec, y_val, method="pgd", eps=0.3 / 255, **kw)
-    assert fgsm[0] < clean
+    noise = torch.rand(images.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    pgd = _robust(clf, heads, images, y_val, clean, "pgd", 0.3 / 255, steps=5,
+                  noise=noise)[0].mean()
+    assert fgsm[0] < clean.mean()
     assert fgsm[0] >= fgsm[1] >= fgsm[2] and fgsm[2] < fgsm[0]
     assert pgd <= fgsm[1]
 
 
-@pytest.mark.parametrize("mode", ["fgsm", "pgd", "odin_eps"])
+@pytest.mark.parametrize("method", ["fgsm", "pgd"])
+def test_early_exit_does_not_change_the_value(attack_setup, method):
+    clf, _, X_val, spec, y_val = attack_setup
+    heads = _member_heads(clf, 3)
+    X_val, y_val = X_val[:32], y_val[:32]
+    clean = _clean_correct(clf, heads, X_val, y_val)
+    images = resize_batch(to_unit_tensor(X_val, spec), clf.backbone_.input_size)
+    noise = torch.rand(images.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    kw = dict(steps=5, noise=noise, batch_size=24)
+    eps = 0.5 / 255
+    fast, net_fast = _robust(clf, heads, images, y_val, clean, method, eps, **kw)
+    slow, net_slow = _robust(clf, heads, images, y_val, clean, method, eps,
+                             early_exit=False, **kw)
+    assert np.array_equal(fast, slow)
+    assert 0 < fast.mean() < clean.mean()  # some pairs fell, some held
+    # the early exit really skipped work: fewer backbone passes
+    assert net_fast.n_backward < net_slow.n_backward
+    assert net_fast.n_forward < net_slow.n_forward
+    # robust means correct clean, and the objective value is their mean
+    assert not (fast & ~clean).any()
+
+
+@pytest.mark.parametrize("mode", ["fgsm", "pgd"])
+def test_default_settings_give_values_that_spread_across_the_front(digits, mode):
+    # Before the calibrated budget, PGD at attack_eps=8/255 scored every
+    # candidate 0: an objective without information.
+    X, y = digits
+    clf = EvoPruneClassifier(image_size=32, robustness=mode,
+                             **dict(SMALL, hidden_layer_sizes=(16,)))
+    clf.fit(X, y)
+    rob = clf.pareto_front_.to_frame()["robustness"].to_numpy()
+    assert len(rob) >= 3
+    assert rob.max() - rob.min() >= 0.1
+    assert 0 < clf.attack_eps_ < 8 / 255
+
+
+def test_auto_eps_halves_the_dense_heads_accuracy():
+    obj = AdversarialRobustness("fgsm")
+    accuracy = {}
+
+    def accuracy_at(eps):  # a head that falls linearly, half-way at eps = 0.01
+        accuracy[eps] = max(0.0, 0.9 * (1 - eps / 0.02))
+        return accuracy[eps]
+
+    eps, trace = calibrate_eps(accuracy_at, 0.45)
+    assert obj.eps == "auto"
+    assert len(trace) == 6 and eps in accuracy
+    assert eps == pytest.approx(0.01, rel=0.1)
+
+
+def test_fixed_eps_is_the_stated_budget(digits):
+    X, y = digits
+    clf = EvoPruneClassifier(image_size=32, robustness="fgsm", attack_eps=2 / 255,
+                             robustness_subset=16, **dict(SMALL, pop_size=2, n_evaluations=2))
+    clf.fit(X[::2], y[::2])
+    assert clf.attack_eps_ == 2 / 255
+    rob = clf.pareto_front_.to_frame()["robustness"]
+    assert np.allclose(rob * 16, np.round(rob * 16))  # accuracy on 16 images
+
+
+@pytest.mark.parametrize("mode", ["fgsm", "pgd"])
+def test_verbose_prints_a_time_estimate_before_the_search(digits, mode, capsys):
+    X, y = digits
+    clf = EvoPruneClassifier(image_size=32, robustness=mode, robustness_subset=8,
+                             attack_eps=1 / 255, attack_steps=2, verbose=1,
+                             **dict(SMALL, pop_size=2, n_evaluations=2))
+    clf.fit(X[::4], y[::4])
+    out = capsys.readouterr().out
+    assert f"robustness={mode!r}" in out and "attack_eps=1/255" in out
+    estimate = out.index("s per candidate")
+    assert "for 2 evaluations" in out[estimate:]
+
+
+@pytest.mark.parametrize("mode", ["odin_eps", "fgsm", "pgd"])
 def test_three_objective_search_runs_in_each_image_mode(digits, mode):
     X, y = digits
     kw = dict(robustness="odin", odin_epsilon=0.002) if mode == "odin_eps" else dict(
-        robustness=mode, attack_steps=2)
+        robustness=mode, attack_steps=2, attack_eps=1 / 255)
     clf = EvoPruneClassifier(image_size=32, robustness_subset=16,
                              **dict(SMALL, pop_size=2, n_evaluations=4), **kw)
     clf.fit(X[::2], y[::2])
@@ -275,3 +369,41 @@ def test_attacks_refuse_feature_input(mode):
     clf = EvoPruneClassifier(backbone=None, robustness=mode, **SMALL)
     with pytest.raises(ValueError, match="backbone"):
         clf.fit(X, y)
+
+
+@pytest.mark.parametrize("attack_eps", ["big", -0.1, 1.5])
+def test_bad_attack_eps_is_refused_by_name(digits, attack_eps):
+    X, y = digits
+    clf = EvoPruneClassifier(image_size=32, robustness="fgsm", attack_eps=attack_eps, **SMALL)
+    with pytest.raises(ValueError, match="attack_eps"):
+        clf.fit(X, y)
+
+
+# -------------------------------------------------- torchattacks is optional
+@pytest.mark.parametrize("mode", ["fgsm", "pgd"])
+def test_attacks_without_torchattacks_explain_how_to_install(digits, monkeypatch, mode):
+    monkeypatch.setitem(sys.modules, "torchattacks", None)  # import now fails
+    X, y = digits
+    clf = EvoPruneClassifier(image_size=32, robustness=mode, **SMALL)
+    with pytest.raises(ImportError, match=r"pip install 'evoprune_sklearn\[attacks\]'"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "backbone_")  # refused before any heavy work
+
+
+def test_odin_needs_no_torchattacks(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchattacks", None)
+    X, y = features_data()
+    clf = EvoPruneClassifier(backbone=None, **dict(SMALL, n_evaluations=4)).fit(X, y)
+    assert "robustness" in clf.pareto_front_.to_frame().columns
+
+
+def test_torchattacks_is_an_optional_extra():
+    import re
+    from pathlib import Path
+
+    setup = (Path(__file__).parents[1] / "setup.py").read_text()
+    required = setup[setup.index("INSTALL_REQUIRES"):setup.index("EXTRAS")]
+    assert "torchattacks" not in required
+    assert re.search(r'"attacks": \["torchattacks', setup)
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert re.search(r"pip install -e \"\.\[[a-z,]*attacks[a-z,]*\]\"", makefile)
