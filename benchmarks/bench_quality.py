@@ -94,6 +94,8 @@ def run_seed(F, y, seed, args):
     mlp = MLPClassifier((512,), random_state=seed, max_iter=500).fit(F_tr, y_tr)
     record("MLPClassifier((512,))", mlp.score(F_te, y_te), 1.0, time.perf_counter() - t)
 
+    if args.peer_only:
+        return run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record)
     t = time.perf_counter()
     clf = EvoPruneClassifier(backbone=None, random_state=seed, **args.params).fit(F_tr, y_tr)
     seconds = time.perf_counter() - t
@@ -114,16 +116,28 @@ def run_seed(F, y, seed, args):
     record("EvoPrune default ensemble", np.mean(ens == y_te), np.nan, seconds)
 
     if args.peer:
-        from sklearn_genetic import GAFeatureSelectionCV
+        run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record)
+    return rows
 
-        t = time.perf_counter()
-        peer = GAFeatureSelectionCV(
-            LogisticRegression(max_iter=500), cv=2, population_size=30, generations=6,
-            n_jobs=2, verbose=False, random_state=seed,
-        ).fit(F_tr, y_tr)
-        kept = np.asarray(peer.support_, dtype=bool)
-        record("sklearn-genetic-opt GAFeatureSelectionCV (peer)",
-               peer.score(F_te, y_te), kept.mean(), time.perf_counter() - t)
+
+def run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record):
+    """sklearn-genetic-opt's genetic feature selection around LogisticRegression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn_genetic import GAFeatureSelectionCV
+
+
+    import random
+
+    random.seed(seed)  # the peer (DEAP) draws from the global generators
+    np.random.seed(seed)
+    t = time.perf_counter()
+    peer = GAFeatureSelectionCV(
+        LogisticRegression(max_iter=500), cv=2, population_size=30, generations=6,
+        n_jobs=2, verbose=False,
+    ).fit(F_tr, y_tr)
+    kept = np.asarray(peer.support_, dtype=bool)
+    record("sklearn-genetic-opt GAFeatureSelectionCV (peer)",
+           peer.score(F_te, y_te), kept.mean(), time.perf_counter() - t)
     return rows
 
 
@@ -133,6 +147,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--peer", action="store_true")
+    parser.add_argument("--peer-only", action="store_true",
+                        help="only the peer row (and the logistic-regression rows)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--cache", default=None,
                         help="folder where features are kept between runs")

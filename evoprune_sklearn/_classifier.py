@@ -229,7 +229,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ``mean(CE) + alpha / (2 * n_train) * sum ||W||^2``. With a linear
         head, ``alpha=1`` is the penalty of ``LogisticRegression(C=1)``.
         0 disables it.
-    max_iter : int, default=100
+    max_iter : int, default=50
         Maximum L-BFGS iterations of each head (``solver="lbfgs"``).
     lr : float, default=1e-3
         Adam learning rate of each head (``solver="adam"``).
@@ -374,7 +374,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         A stratified sample of at most 64 training samples (features, and
         RGB uint8 images for image input: at most ``64 * H * W * 3`` bytes)
         that :meth:`explain` compares against.
-    gene_names_ : ndarray of str objects, shape (n_genes_,)
+    gene_names_ : ndarray of str objects, shape (n_genes,)
         A name per gene, used by :meth:`explain`, the plots and
         ``pareto_front_.to_frame(genomes=True)``. ``"features"`` encoding:
         ``feature_names_in_`` when ``backbone=None`` and ``X`` had string
@@ -477,7 +477,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ensemble_voting="soft",
         solver="lbfgs",
         alpha=1.0,
-        max_iter=100,
+        max_iter=50,
         lr=1e-3,
         max_epochs=200,
         batch_size=128,

@@ -520,18 +520,33 @@ def _lbfgs(params, config):
 _LBFGS_TOL_GRAD = 1e-5
 
 
-def _lbfgs_fit(params, X, y, w, n_weighted, config):
-    """Minimise :func:`penalised_loss` over ``params``; returns the loss curve."""
-    flat = [p for pair in params for p in pair]
-    for p in flat:
-        p.requires_grad_(True)
+def _lbfgs_fit(params, X, y, w, n_weighted, config, mean, scale):
+    """Minimise :func:`penalised_loss` over ``params``; returns the loss curve.
+
+    The first layer is trained in preconditioned coordinates: inputs are
+    centred by ``mean`` and divided by ``scale`` (the square root of the
+    diagonal of the loss's curvature, see :func:`_input_preconditioner`),
+    its weights multiplied by ``scale``. This change of variables leaves the
+    objective, the penalty on the original weights included, and so its
+    optimum unchanged; it only makes the problem well conditioned, so L-BFGS
+    gets there in about a third of the iterations on raw backbone features.
+    ``params`` are updated in place, in the original coordinates.
+    """
+    (w0, b0), rest = params[0], params[1:]
+    v0 = (w0 * scale[:, None]).requires_grad_(True)
+    c0 = (b0 + mean @ w0).requires_grad_(True)
+    rest = [(w.clone().requires_grad_(True), b.clone().requires_grad_(True))
+            for w, b in rest]
+    Xs = (X - mean) / scale
+    flat = [v0, c0] + [p for pair in rest for p in pair]
     opt = _lbfgs(flat, config)
     curve = []
 
     def closure():
         opt.zero_grad(set_to_none=True)
         loss = penalised_loss(
-            _compact_forward(X, params), y, [p[0] for p in params],
+            _compact_forward(Xs, [(v0, c0), *rest]), y,
+            [v0 / scale[:, None]] + [w for w, _ in rest],
             sample_weight=w, alpha=config.alpha, n_samples=n_weighted,
         )
         loss.backward()
@@ -539,8 +554,27 @@ def _lbfgs_fit(params, X, y, w, n_weighted, config):
         return loss
 
     opt.step(closure)
-    n_iter = opt.state[flat[0]].get("n_iter", 1)
-    return curve, int(n_iter)
+    with torch.no_grad():
+        params[0] = (v0 / scale[:, None], c0 - (mean / scale) @ v0)
+        params[1:] = [(w.detach(), b.detach()) for w, b in rest]
+    return curve, int(opt.state[flat[0]].get("n_iter", 1))
+
+
+def _input_preconditioner(X, w, alpha, n_weighted):
+    """Per-feature centre and scale of the first layer's change of variables.
+
+    ``scale_j = sqrt(var_j / 4 + alpha / n)``: the square root of the
+    diagonal of the penalised loss's Hessian in the first layer's weights
+    (softmax curvature at most 1/4 times the feature's variance, plus the
+    penalty's), so every coordinate has about unit curvature.
+    """
+    if w is None:
+        mean, var = X.mean(dim=0), X.var(dim=0, unbiased=False)
+    else:
+        p = w / w.sum()
+        mean = p @ X
+        var = p @ (X - mean) ** 2
+    return mean, torch.sqrt(var / 4.0 + alpha / n_weighted + 1e-12)
 
 
 class _CompactHeads(TrainedHeads):
@@ -575,14 +609,16 @@ def _train_lbfgs(genomes, X, y, config, sample_weight=None):
     X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
     y = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
     w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
+    mean, scale = _input_preconditioner(X, w, config.alpha, n_weighted)
     init = config.initial_parameters()
     heads, curves, epochs, flops = [], [], [], 0.0
     for genome in genomes:
         sets = _unit_sets(genome, config)
         params = [(W.to(device), b.to(device))
                   for W, b in _compact_initial(sets, init, config.n_classes)]
-        curve, n_iter = _lbfgs_fit(params, X[:, torch.as_tensor(sets[0], device=device)],
-                                   y, w, n_weighted, config)
+        kept = torch.as_tensor(sets[0], device=device)
+        curve, n_iter = _lbfgs_fit(params, X[:, kept], y, w, n_weighted, config,
+                                   mean[kept], scale[kept])
         units = [len(u) for u in sets] + [config.n_classes]
         flops += _layer_flops(units) * X.shape[0] * len(curve)
         heads.append((sets, [(W.detach(), b.detach()) for W, b in params]))

@@ -143,9 +143,10 @@ def test_cuda_engine_matches_cpu(split):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_lbfgs_engine_matches_skorch_reference(split, hidden, weighted):
     # The default recipe: full-batch L-BFGS on the penalised, sample-weighted
-    # loss. The compact engine trains kept units only; skorch trains the
-    # masked full-size head. Pruned weights start at zero and get no
-    # gradient, so both follow the same iterates up to float rounding.
+    # loss. The compact engine trains kept units only, its first layer in
+    # preconditioned coordinates; skorch trains the masked full-size head in
+    # raw coordinates. Same objective: for a linear head (convex) the same
+    # optimum.
     X, y, X_val, y_val = split
     config = _config(solver="lbfgs", alpha=1.0, max_iter=100, hidden_layer_sizes=hidden)
     genomes = _genomes(6, N_FEATURES, seed=3)
@@ -153,10 +154,16 @@ def test_lbfgs_engine_matches_skorch_reference(split, hidden, weighted):
     fast = train_heads(genomes, X, y, config, sample_weight=w)
     ref = train_heads(genomes, X, y, config, engine="skorch", sample_weight=w)
     acc_fast, acc_ref = _accuracy(fast, X_val, y_val), _accuracy(ref, X_val, y_val)
-    assert np.abs(acc_fast - acc_ref).max() <= 1.0 / len(y_val) + 1e-12
-    assert acc_ref.mean() > 0.6
-    if not hidden:  # convex: the same optimum, closely
-        np.testing.assert_allclose(fast.logits(X_val), ref.logits(X_val), atol=2e-2)
+    assert acc_ref.mean() > 0.6 and acc_fast.mean() > 0.6
+    if hidden:
+        # Non-convex: the compact engine's preconditioned first layer takes
+        # other iterates than skorch's raw one and may end in another local
+        # optimum; the heads are equally good on average.
+        assert abs(acc_fast.mean() - acc_ref.mean()) <= 0.03
+    else:
+        assert np.abs(acc_fast - acc_ref).max() <= 1.0 / len(y_val) + 1e-12  # convex: the same optimum (up to a shift of all logits)
+        np.testing.assert_allclose(torch.softmax(fast.logits(X_val), -1),
+                                   torch.softmax(ref.logits(X_val), -1), atol=1e-2)
 
 
 def test_lbfgs_head_is_penalised_logistic_regression(split):
@@ -179,4 +186,5 @@ def test_sample_weight_two_equals_a_duplicate(split):
     w = np.ones(len(y)); w[:20] = 2.0
     weighted = train_heads(genomes, X, y, config, sample_weight=w)
     repeated = train_heads(genomes, np.vstack([X, X[:20]]), np.r_[y, y[:20]], config)
-    np.testing.assert_allclose(weighted.logits(X_val), repeated.logits(X_val), atol=1e-2)
+    np.testing.assert_allclose(torch.softmax(weighted.logits(X_val), -1),
+                               torch.softmax(repeated.logits(X_val), -1), atol=1e-2)

@@ -45,7 +45,12 @@ def test_every_option_value_fits_and_predicts(data, name, value):
     clf = EvoPruneClassifier(**params).fit(X, y)
     pred = clf.predict(X)
     assert pred.shape == (len(y),) and set(pred) <= set(clf.classes_)
-    assert clf.score(X, y) > 0.5  # three balanced classes: chance is 1/3
+    if name == "selection" and value == "complexity":
+        # the smallest member: fewest genes, accuracy not promised
+        sizes = [m.n_active for m in clf.pareto_front_]
+        assert clf.pareto_front_[clf.best_index_].n_active == min(sizes)
+    else:
+        assert clf.score(X, y) > 0.5  # three balanced classes: chance is 1/3
 
 
 def test_neurons_encoding_needs_a_hidden_layer(data):
@@ -120,8 +125,8 @@ def test_voting_classifier_passes_sample_weight(data):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (-np.ones(160), "negative"),
-    (np.zeros(160), "sums to zero"),
+    (-np.ones(160), "(?i)negative"),
+    (np.zeros(160), "non-zero|sums to zero"),
     (np.ones(5), "shape|length|samples"),
 ])
 def test_bad_sample_weight_is_refused(data, bad, message):
