@@ -710,8 +710,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             weighted). Multiplied by ``class_weight``. Identical samples
             (same values, same label) are merged into one carrying their
             summed weight before the validation split, so duplicates never
-            sit on both sides of it; samples of weight 0 are left out. (Lazy
-            image folders are not compared, only weight-0 samples dropped.)
+            sit on both sides of it and the fit does not depend on the order
+            of the samples; samples of weight 0 are left out. (Feature input,
+            ``backbone=None``; images are not compared, only weight-0 samples
+            dropped.)
 
         Returns
         -------
@@ -740,7 +742,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         weights = fit_weights(sample_weight, self.class_weight, y, X)
         rows = Xv if self.backbone is None else Xv[0]
         used, used_weights = merge_samples(
-            rows, y_enc, weights, can_index=not isinstance(rows, ImageFolderArray))
+            rows, y_enc, weights, can_index=self.backbone is None)
         # Weight of every sample of X (0 for the merged-away and weight-0 ones).
         weights = np.zeros(len(y_enc))
         weights[used] = used_weights
@@ -757,8 +759,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         split_seed, search_seed, init_seed, shuffle_seed, robustness_seed = (
             state.seeds[k] for k in seed_names
         )
+        # In merge_samples' canonical order, so that the fit does not depend
+        # on the order of the samples (weights = repetitions).
         train, val = (used[i] for i in self._split(y_enc[used], int(split_seed)))
-        train, val = np.sort(train), np.sort(val)
         if state.split is not None:  # resuming: the split the search used
             train, val = state.split
         state.split = (train, val)
@@ -861,7 +864,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         evaluator.close()
         self.baseline_ = self._dense_baseline(data, objectives)
         if self.refit:
-            all_used = np.sort(np.concatenate([train, val]))
+            all_used = np.concatenate([train, val])
             refit_members(
                 [*front, self.baseline_], features[all_used], y_enc[all_used],
                 self._config, engine=self.engine,

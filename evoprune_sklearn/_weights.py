@@ -68,8 +68,9 @@ def merge_samples(X, y, weights, *, can_index=True):
     y : ndarray of shape (n_samples,)
     weights : ndarray of shape (n_samples,)
     can_index : bool, default=True
-        False for lazily loaded images, which are not compared: only
-        samples of weight 0 are dropped.
+        False for images, which are not compared (lazy image folders cannot
+        be, and eager images must give the same fit): only samples of
+        weight 0 are dropped, in their order.
 
     Returns
     -------

@@ -337,4 +337,8 @@ def test_bad_input_gives_a_clear_error(case, ctx, monkeypatch):
         assert {k: v for k, v in vars(est).items() if k.endswith("_")}.keys() == \
             fitted_state.keys()
         assert all(getattr(est, k) is v for k, v in fitted_state.items())
+        if case.name == "selection-beyond-the-front":
+            # selection is the user's parameter and stays as set; predict
+            # follows it, so the previous prediction is back with its value.
+            est.set_params(selection="knee")
         np.testing.assert_array_equal(est.predict_proba(probe), before)

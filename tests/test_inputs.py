@@ -73,8 +73,8 @@ def test_single_class_and_too_few_samples(images):
     with pytest.warns(UserWarning, match=r"\[2\] have 1 sample"):
         clf = EvoPruneClassifier(pop_size=4, n_evaluations=4, image_size=32).fit(X, y_rare)
     assert 2 in clf.classes_
-    with pytest.raises(ValueError, match="validation_fraction=0.05 of 20 samples"):
-        EvoPruneClassifier(validation_fraction=0.05).fit(X, y)
+    with pytest.raises(ValueError, match="validation_fraction=0.95 of 20 samples"):
+        EvoPruneClassifier(validation_fraction=0.95).fit(X, y)
 
 
 def test_predict_checks_image_shape(images, make_tiny):
