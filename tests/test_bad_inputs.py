@@ -337,7 +337,7 @@ def test_bad_input_gives_a_clear_error(case, ctx, monkeypatch):
         assert {k: v for k, v in vars(est).items() if k.endswith("_")}.keys() == \
             fitted_state.keys()
         assert all(getattr(est, k) is v for k, v in fitted_state.items())
-        if case.name == "selection-beyond-the-front":
+        if case.id == "selection-beyond-the-front":
             # selection is the user's parameter and stays as set; predict
             # follows it, so the previous prediction is back with its value.
             est.set_params(selection="knee")

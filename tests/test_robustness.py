@@ -85,7 +85,7 @@ def test_trained_member_separates_digits_from_noise(fitted):
     assert "best_robustness" in fitted.history_[-1]
     # the most accurate member tells digits from noise images
     assert front[0].objectives["accuracy"] > 0.6
-    assert front[0].objectives["robustness"] > 0.9
+    assert front[0].objectives["robustness"] > 0.85  # chance is 0.5
     assert fitted.n_ood_samples_ == 40
 
 
