@@ -739,7 +739,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 "data holds 1 class only."
             )
         y_enc = encoder.transform(y).astype(np.int64)
-        weights = fit_weights(sample_weight, self.class_weight, y, X)
+        weights = fit_weights(sample_weight, self.class_weight, y)
         rows = Xv if self.backbone is None else Xv[0]
         used, used_weights = merge_samples(
             rows, y_enc, weights, can_index=self.backbone is None)

@@ -198,14 +198,11 @@ class _Group:
             self.biases.append(torch.zeros(G, 1, width))
         for g, s in enumerate(sets):
             idx[g, : len(s[0])] = torch.as_tensor(s[0])
-            for layer, (w0, b0) in enumerate(init):
-                rows = torch.as_tensor(s[layer])
-                last = layer == len(init) - 1
-                cols = torch.arange(config.n_classes) if last else torch.as_tensor(s[layer + 1])
-                self.weights[layer][g, : len(rows), : len(cols)] = w0[rows][:, cols]
-                self.biases[layer][g, 0, : len(cols)] = b0[cols]
-                if not last:
-                    self.unit_masks[layer][g, 0, : len(cols)] = 1.0
+            for layer, (w, b) in enumerate(_compact_initial(s, init, config.n_classes)):
+                self.weights[layer][g, : w.shape[0], : w.shape[1]] = w
+                self.biases[layer][g, 0, : b.shape[0]] = b
+                if layer < len(init) - 1:
+                    self.unit_masks[layer][g, 0, : b.shape[0]] = 1.0
         self.input_index = idx
         self.sets = sets
         n_units = [[len(u) for u in s] + [config.n_classes] for s in sets]

@@ -16,7 +16,7 @@ from sklearn.utils.validation import _check_sample_weight
 __all__ = ["fit_weights", "merge_samples"]
 
 
-def fit_weights(sample_weight, class_weight, y, X_for_length):
+def fit_weights(sample_weight, class_weight, y):
     """Per-sample weights of a fit: ``sample_weight`` times ``class_weight``.
 
     Parameters
@@ -25,15 +25,12 @@ def fit_weights(sample_weight, class_weight, y, X_for_length):
     class_weight : dict, "balanced" or None
     y : ndarray of shape (n_samples,)
         Labels (original values: ``class_weight`` dict keys are labels).
-    X_for_length : array-like
-        Anything of length ``n_samples`` (only its length is read).
 
     Returns
     -------
     weights : ndarray of float64, shape (n_samples,)
     """
-    n = len(y)
-    w = _check_sample_weight(sample_weight, np.empty((n, 0)), dtype=np.float64,
+    w = _check_sample_weight(sample_weight, np.empty((len(y), 0)), dtype=np.float64,
                              ensure_non_negative=True)
     w = np.array(w, dtype=np.float64, copy=True)
     if class_weight is not None:
