@@ -1400,10 +1400,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "_device" in state and state["_device"] != "cpu" and not torch.cuda.is_available():
-            # Fitted on a GPU, loaded on a CPU-only machine: skorch maps the
-            # heads to the CPU itself; the rest follows them there.
+            # Fitted on a GPU, loaded on a CPU-only machine: the members hold
+            # CPU tensors and compute on the estimator's device, so only that
+            # and the training configuration move to the CPU.
             self._device = "cpu"
             if getattr(self, "_config", None) is not None:
-                import dataclasses
-
                 self._config = dataclasses.replace(self._config, device="cpu")

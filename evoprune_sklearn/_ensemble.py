@@ -135,7 +135,7 @@ def check_members_spec(members, objective_names, name="members"):
                 f"{name}={members!r}: write ('window', objective, lo, hi)."
             )
         check_window(*members[1:], objective_names, name=f"{name} window")
-    else:
+    elif kind == "indices":
         idx = np.asarray(members)
         if idx.ndim != 1 or idx.size == 0:
             raise ValueError(
