@@ -135,7 +135,7 @@ class Member:
         """
         self._check_head("logits")
         c = self.config
-        fmask, nmasks = genome_masks(self.genome, c.encoding, c.n_features,
+        fmask, nmasks = genome_masks(self.genome.copy(), c.encoding, c.n_features,
                                      c.hidden_layer_sizes)
         X = torch.as_tensor(np.asarray(features, dtype=np.float32)
                             if not isinstance(features, torch.Tensor) else features)
@@ -192,7 +192,7 @@ class Member:
         """
         self._check_head("module")
         c = self.config
-        fmask, nmasks = genome_masks(self.genome, c.encoding, c.n_features,
+        fmask, nmasks = genome_masks(self.genome.copy(), c.encoding, c.n_features,
                                      c.hidden_layer_sizes)
         # init_seed: the initial draw uses a private generator, not torch's global one
         head = MaskedHead(c.n_features, c.hidden_layer_sizes, c.n_classes,
@@ -205,7 +205,7 @@ class Member:
         """A fitted skorch classifier for this head, built on demand (not stored)."""
         self._check_head("net")
         config = dataclasses.replace(self.config, device="cpu")
-        return wrap_in_skorch(self.genome, self.params, config, self.train_loss)
+        return wrap_in_skorch(self.genome.copy(), self.params, config, self.train_loss)
 
 
 def _dominates(a, b):
