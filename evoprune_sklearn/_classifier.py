@@ -1398,8 +1398,13 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return load_estimator(cls, path)
 
     def __setstate__(self, state):
+        # Also how load() (safetensors) puts the fitted attributes back.
         self.__dict__.update(state)
-        if "_device" in state and state["_device"] != "cpu" and not torch.cuda.is_available():
+        device = state.get("_device", "cpu")
+        available = device == "cpu" or not isinstance(device, str) or (
+            device.startswith("cuda") and torch.cuda.is_available()) or (
+            device == "mps" and torch.backends.mps.is_available())
+        if not available:
             # Fitted on a GPU, loaded on a CPU-only machine: the members hold
             # CPU tensors and compute on the estimator's device, so only that
             # and the training configuration move to the CPU.

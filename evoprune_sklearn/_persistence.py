@@ -477,27 +477,12 @@ def load_estimator(cls, path):
             f"{_package_version()} does not have"
         )
     estimator = cls(**params)
+    state = {}
     for name, node in attributes.items():
         if not isinstance(name, str) or name in params or name.startswith("__"):
             reader._bad(f"bad attribute name {name!r}")
-        setattr(estimator, name, reader.decode(node))
-    _fit_device(estimator)
+        state[name] = reader.decode(node)
+    # as unpickling does: the estimator takes its fitted state itself (a model
+    # saved on a GPU machine moves to the CPU on a CPU-only one)
+    estimator.__setstate__(state)
     return estimator
-
-
-def _fit_device(estimator):
-    """Move a model saved on a GPU machine to the CPU when loaded on a CPU-only one.
-
-    The members hold their weights themselves (no skorch net is stored), so
-    only the estimator's device and training configuration change.
-    """
-    config = getattr(estimator, "_config", None)
-    device = getattr(estimator, "_device", "cpu")
-    if config is None or not isinstance(device, str):
-        return
-    available = (device.startswith("cuda") and torch.cuda.is_available()) or (
-        device == "mps" and torch.backends.mps.is_available()
-    )
-    if device != "cpu" and not available:
-        estimator._device = "cpu"
-        estimator._config = dataclasses.replace(config, device="cpu")

@@ -211,3 +211,23 @@ def test_history_tabulates_in_one_call(fitted):
             "best_complexity", "hypervolume", "seconds"} <= set(table.columns)
     assert table["n_evaluations"].iloc[-1] == clf.n_evaluations_
     assert all(np.issubdtype(t, np.number) for t in table.dtypes)
+
+
+def test_front_survives_save_load_and_pickle(fitted, tmp_path):
+    from evoprune_sklearn import EvoPruneClassifier
+
+    clf, X, _ = fitted
+    clf.save(tmp_path / "model.safetensors")
+    features = clf.extract_features(X)
+    for other in (EvoPruneClassifier.load(tmp_path / "model.safetensors"),
+                  pickle.loads(pickle.dumps(clf))):
+        front = other.pareto_front_
+        assert isinstance(front, ParetoFront) and all(isinstance(m, Member) for m in front)
+        np.testing.assert_array_equal(front.F, clf.pareto_front_.F)
+        np.testing.assert_array_equal(front.genomes, clf.pareto_front_.genomes)
+        assert front.n_validation == clf.pareto_front_.n_validation
+        for mine, theirs in zip(clf.pareto_front_, front):
+            np.testing.assert_array_equal(theirs.predict(features), mine.predict(features))
+        with pytest.raises(TypeError):
+            front[0].objectives["accuracy"] = 0.0
+        assert front.select("knee") == clf.best_index_
