@@ -76,7 +76,8 @@ def photo_crops(n, size, seed):
 
 def strategies():
     out = [("selected", None, None), ("best_val", None, None)]
-    ensembles = ["front", 3, 5] + list(PAPER_WINDOWS) + [("accuracy", 50, 100)]
+    ensembles = (["front", ("top", 3), ("top", 5)] + list(PAPER_WINDOWS)
+                 + [("window", "accuracy", 50, 100)])
     for m in ensembles:
         for voting in ("soft", "hard"):
             out.append((f"{_name(m)} {voting}", m, voting))
@@ -84,10 +85,10 @@ def strategies():
 
 
 def _name(m):
-    if isinstance(m, tuple):
-        return f"window {m[1]}-{m[2]}"
-    if isinstance(m, int):
-        return f"top-{m}"
+    if isinstance(m, tuple) and m[0] == "window":
+        return f"window {m[2]}-{m[3]}"
+    if isinstance(m, tuple) and m[0] == "top":
+        return f"top-{m[1]}"
     return m
 
 
@@ -116,7 +117,7 @@ def evaluate_seed(seed, X, y, args):
     logits = {k: member_logits(front, everyone, f, clf._device) for k, (f, _) in sets.items()}
     proba = {k: torch.softmax(v, dim=-1).numpy() for k, v in logits.items()}
     odin = {k: odin_scores(v, 1000.0) for k, v in logits.items()}
-    best_val = clf._select("accuracy")
+    best_val = front.select("accuracy")
     rows = {}
     for name, members, voting in strategies():
         if name == "selected":
@@ -141,8 +142,8 @@ def evaluate_seed(seed, X, y, args):
     if args.check_api:
         api = clf.ensemble_predict(X_test, members="front", voting="hard")
         assert np.mean(api == y_test) == rows["front hard"]["test_acc"]
-        api = clf.ensemble_ood_score(X_test, members=3)
-        np.testing.assert_allclose(api, odin["test"][resolve_members(front, 3)].mean(0))
+        api = clf.ensemble_ood_score(X_test, members=("top", 3))
+        np.testing.assert_allclose(api, odin["test"][front.top(3)].mean(0))
     info = {"front": len(front), "fit_s": fit_s,
             "selected_genes": front[clf.best_index_].objectives["complexity"]}
     return rows, info
@@ -164,9 +165,8 @@ def export_report(X, y, args):
           f"{'dense head':>12}{'saving':>9}{'max |diff|':>12}")
     for i, m in enumerate(clf.pareto_front_):
         head = clf.export_model(member=i, head_only=True)
-        module = m.net.module_
         with torch.no_grad():
-            masked = module(features.to(next(module.parameters()).device)).cpu()
+            masked = m.logits(features)
             compact = head(features)
         diff = float((masked - compact).abs().max())
         assert torch.allclose(masked, compact, atol=1e-5), diff

@@ -103,7 +103,7 @@ def run_seed(F, y, seed, args):
     n_genes = clf.n_genes_
 
     def member_acc(m):
-        return float(np.mean(clf.classes_[m.net.predict(F_te)] == y_te))
+        return float(np.mean(m.predict(F_te) == y_te))
 
     record("EvoPrune dense head (baseline_)", member_acc(clf.baseline_), 1.0, seconds)
     best = front[clf.set_params(selection="accuracy").best_index_]

@@ -44,7 +44,7 @@ def demo(args):
 
     frame = clf.pareto_front_.to_frame()
     frame["test_accuracy"] = [
-        float(np.mean(clf.classes_[m.net.predict(features_test)] == y_test))
+        float(np.mean(m.predict(features_test) == y_test))
         for m in clf.pareto_front_
     ]
     frame["selected"] = ["<- predict()" if i == clf.best_index_ else "" for i in range(len(frame))]
@@ -53,8 +53,7 @@ def demo(args):
               "for reference only):")
         print(frame.to_string(float_format=lambda v: f"{v:.4f}"))
 
-    dense = clf.baseline_.net
-    dense_acc = float(np.mean(clf.classes_[dense.predict(features_test)] == y_test))
+    dense_acc = float(np.mean(clf.baseline_.predict(features_test) == y_test))
     sel = clf.pareto_front_[clf.best_index_]
     sel_acc = clf.score(X_test, y_test)
     print(f"\nselected member (selection={clf.selection!r}): test accuracy {sel_acc:.4f} "
@@ -67,10 +66,9 @@ def demo(args):
           f"simplest alternative, {t_lr:.1f} s): test accuracy {lr_acc:.4f}; the "
           f"selected member is {100 * (sel_acc - lr_acc):+.2f} points from it with "
           f"{100 * sel.n_active / sel.genome.size:.1f}% of the features")
-    # best_index_ follows `selection`, no refit needed.
-    best = clf.pareto_front_[clf.set_params(selection="accuracy").best_index_]
-    clf.set_params(selection="knee")
-    best_acc = float(np.mean(clf.classes_[best.net.predict(features_test)] == y_test))
+    # the front applies any selection rule itself, no refit needed.
+    best = clf.pareto_front_[clf.pareto_front_.select("accuracy")]
+    best_acc = float(np.mean(best.predict(features_test) == y_test))
     print(f"most accurate member on validation (selection='accuracy'): test accuracy "
           f"{best_acc:.4f} with {100 * best.n_active / best.genome.size:.1f}% of genes kept "
           f"({100 * (best_acc - dense_acc):+.2f} points)")

@@ -32,6 +32,7 @@ the previous checkpoint intact.
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import numbers
@@ -40,6 +41,8 @@ import tempfile
 
 import numpy as np
 import torch
+
+from ._front import Member, sorted_front
 
 __all__ = [
     "SearchState",
@@ -289,7 +292,7 @@ def _restore_algorithm(algorithm, meta, blob):
 def _front_state(front, with_tensors=True):
     members = list(front)
     meta = [
-        {"objectives": m.objectives, "train_loss": [float(v) for v in m.train_loss]}
+        {"objectives": dict(m.objectives), "train_loss": [float(v) for v in m.train_loss]}
         for m in members
     ]
     if not with_tensors:
@@ -307,13 +310,11 @@ def _front_state(front, with_tensors=True):
 
 
 def _restore_front(front, meta, blob):
-    from ._front import Member
-
+    """A new front like ``front`` (empty) holding the stored members."""
     if "front_members" in blob:  # an in-memory state (warm_start)
-        front.members = list(blob["front_members"])
-        return
+        return dataclasses.replace(front, members=tuple(blob["front_members"]))
     genomes = blob["front_genomes"].numpy()
-    front.members = [
+    return dataclasses.replace(front, members=tuple(
         Member(
             genomes[i],
             info["objectives"],
@@ -321,7 +322,7 @@ def _restore_front(front, meta, blob):
             train_loss=info["train_loss"],
         )
         for i, info in enumerate(meta)
-    ]
+    ))
 
 
 def _evaluator_state(evaluator):
@@ -440,25 +441,25 @@ class SearchState:
         return state
 
     def restore(self, algorithm, evaluator, front, history):
-        """Put a loaded checkpoint back; return ``(done, generation)``."""
+        """Put a loaded checkpoint back; return ``(done, generation, front)``.
+
+        ``front`` is the (empty) front of the new search; the returned one
+        holds the stored members.
+        """
         if self.loaded is None:
-            return 0, 0
+            return 0, 0, front
         blob, meta = self.loaded, self.loaded["meta"]
         _restore_algorithm(algorithm, meta["algorithm"], blob)
         _restore_evaluator(evaluator, meta["evaluator"], blob)
-        _restore_front(front, meta["front"], blob)
+        front = _restore_front(front, meta["front"], blob)
         history[:] = [dict(r) for r in meta["history"]]
         self.evaluator = evaluator
         self._snapshot(front, history, meta["done"], meta["generation"])
         self.resume = self._memory_blob(blob, meta, front)
-        return meta["done"], meta["generation"]
+        return meta["done"], meta["generation"], front
 
     def _snapshot(self, front, history, done, generation):
-        from ._front import ParetoFront
-
-        snap = ParetoFront(front.objective_names, front.greater_is_better)
-        snap.members = list(front.members)
-        self.front = snap
+        self.front = front  # immutable: no copy needed
         self.history = [dict(r) for r in history]
         self.done, self.generation = int(done), int(generation)
 
@@ -538,8 +539,7 @@ class SearchState:
         """
         if self.front is None or not len(self.front):
             raise KeyboardInterrupt
-        self.front.sort()
-        return self.front, self.history, self.evaluator
+        return sorted_front(self.front), self.history, self.evaluator
 
 
 def _json_default(value):

@@ -3,6 +3,7 @@
 images -> backbone (once) -> features -> NSGA-II search -> Pareto front -> predict
 """
 
+import dataclasses
 import numbers
 import os
 import time
@@ -31,10 +32,10 @@ from ._backbones import load_backbone, validate_backbone_args
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
 from .callbacks import check_callbacks
 from .datasets import ImageFolderArray
-from ._engine import TrainingConfig, refit_members, wrap_in_skorch
+from ._engine import TrainingConfig, refit_members, train_heads
 from ._weights import fit_weights, merge_samples
 from ._background import sample_background
-from ._front import gene_names, knee_index
+from ._front import Member, gene_names
 from ._images import image_spec
 from ._objectives import OBJECTIVES, SearchData, make_objectives
 from ._ood import check_robustness_args, validate_ood
@@ -44,9 +45,11 @@ from ._ensemble import (
     DEFAULT_VOTING,
     check_members_spec,
     ensemble_ood_score as mean_odin_score,
-    fitted_member_logits,
+    member_logits,
+    resolve_members,
     vote,
 )
+from .selection import RULES, SelectionRule
 
 __all__ = ["EvoPruneClassifier"]
 
@@ -173,9 +176,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float, default=0.2
         Stratified fraction of the training data held out to measure fitness.
         Data you keep for testing is never seen by the search.
-    selection : {"knee", "tradeoff", "accuracy", "complexity"} or int, \
-            default="knee"
-        Which front member :meth:`predict` uses.
+    selection : {"knee", "tradeoff", "accuracy", "complexity"}, int or \
+            SelectionRule, default="knee"
+        Which front member :meth:`predict` uses. Each string names a rule
+        object of :mod:`evoprune_sklearn.selection`, and
+        ``pareto_front_.select(selection)`` applies the same rule.
 
         - ``"knee"``: the accuracy-preserving knee. Only members whose
           validation accuracy is within one standard error
@@ -188,18 +193,21 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         - ``"accuracy"``: the most accurate member (ties: fewest genes).
         - ``"complexity"``: the member with fewest genes (ties: most accurate).
         - an int: an index into :attr:`pareto_front_`.
+        - a :class:`~evoprune_sklearn.selection.SelectionRule` object (e.g.
+          ``Knee(one_standard_error=False)``, or your own subclass).
 
         It is applied when read, not stored at fit time: after
         ``set_params(selection=...)`` on a fitted estimator,
         :attr:`best_index_`, :meth:`predict`, :meth:`export_model` and
         :meth:`explain` use the newly selected member without refitting.
-    ensemble : None, "front", int, tuple or list of int, default=None
+    ensemble : None, "front", int, list of int or tuple, default=None
         What :meth:`predict`, :meth:`predict_proba` and :meth:`score` use.
         None: the single member chosen by ``selection``. Otherwise an
-        ensemble of front members, given as the ``members=`` argument of
-        :meth:`ensemble_predict`: ``"front"`` (every member), an int ``k``
-        (the ``k`` most accurate), a percentile window such as
-        ``("accuracy", 50, 60)``, or a list of member indices. Then
+        ensemble of front members, named as the ``members=`` argument of
+        :meth:`ensemble_predict`: ``"front"`` (every member), an int (that
+        index), a list of indices, ``("top", k)`` (the ``k`` most accurate;
+        ``("top", k, objective)`` for another objective) or a percentile
+        window such as ``("window", "accuracy", 50, 60)``. Then
         ``predict(X)`` equals ``ensemble_predict(X, members=ensemble,
         voting=ensemble_voting)``. Like ``selection`` it applies after fit
         without refitting, and ``GridSearchCV`` can choose between a single
@@ -330,16 +338,19 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     n_genes_ : int
         Genome length.
     pareto_front_ : ParetoFront
-        Every non-dominated member found; each has ``genome``,
-        ``objectives`` and ``net`` (a fitted skorch ``NeuralNetClassifier``
-        over backbone features). ``to_frame()`` gives a DataFrame.
+        Every non-dominated member found, an immutable sequence of
+        :class:`Member` records (``genome``, ``objectives``, the head's
+        ``params``; ``predict(features)`` returns labels), with ``F`` (the
+        objective values in natural units), ``genomes``, ``top(k)``,
+        ``window(...)``, ``select(rule)`` and ``to_frame()``.
     best_index_ : int
         Index of the member ``selection`` chooses, computed from the current
         ``selection`` over the fitted front each time it is read. It is the
         member :meth:`predict` uses when ``ensemble`` is None, and the one
         :meth:`export_model` and :meth:`explain` use by default.
     history_ : list of dict
-        One record per generation: evaluations so far, heads trained, front
+        One flat record per generation (``pd.DataFrame(clf.history_)`` is a
+        table of it): evaluations so far, heads trained, front
         size, best value of each objective, seconds elapsed, and the front's
         ``hypervolume`` (pymoo's exact indicator; the fixed reference point is
         each objective's worst value: accuracy and robustness 0, complexity
@@ -419,13 +430,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "mutation_rate": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "selection": [
-            StrOptions({"knee", "tradeoff", "accuracy", "complexity"}),
+            StrOptions(set(RULES)),
             Interval(numbers.Integral, 0, None, closed="left"),
+            SelectionRule,
         ],
         "ensemble": [
             None,
             StrOptions({"front"}),
-            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(numbers.Integral, 0, None, closed="left"),
             tuple,
             list,
         ],
@@ -862,28 +874,31 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.n_trained_ = int(evaluator.n_trained)
         self.n_iter_ = len(history)
         evaluator.close()
-        self.baseline_ = self._dense_baseline(data, objectives)
+        members = [*front, self._dense_baseline(data, objectives)]
         if self.refit:
             all_used = np.concatenate([train, val])
-            refit_members(
-                [*front, self.baseline_], features[all_used], y_enc[all_used],
+            members = refit_members(
+                members, features[all_used], y_enc[all_used],
                 self._config, engine=self.engine,
                 sample_weight=weights[all_used] if weighted else None,
             )
-        for member in [*front, self.baseline_]:
-            member.net = wrap_in_skorch(
-                member.genome, member.params, self._config, member.train_loss
-            )
-        self.pareto_front_ = front
+        # The fitted members: new records that know the labels and the head's
+        # configuration (the search state keeps the search's own members).
+        members = [dataclasses.replace(m, classes=self.classes_, config=self._config)
+                   for m in members]
+        self.baseline_ = members.pop()
         self.history_ = history
         self.gene_names_ = gene_names(
             self.encoding, self._config.hidden_layer_sizes, self._config.n_features,
             backbone=self.backbone, feature_names_in=getattr(self, "feature_names_in_", None),
         )
-        front.gene_names = self.gene_names_
+        self.pareto_front_ = dataclasses.replace(
+            front, members=tuple(members), gene_names=self.gene_names_,
+            n_validation=self._n_val,
+        )
         # best_index_ is computed from `selection` when read; selecting here
         # refuses, before fit returns, a selection this front cannot satisfy.
-        self._select(self.selection)
+        self.pareto_front_.select(self.selection)
         self.fit_time_ = {
             "features": t_features,
             "search": time.perf_counter() - t0 - t_features,
@@ -900,33 +915,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             {"selection": self.selection},
             caller_name=type(self).__name__,
         )
-        return self._select(self.selection)
-
-    def _select(self, selection):
-        front = self.pareto_front_
-        if isinstance(selection, numbers.Integral):
-            if selection >= len(front):
-                raise ValueError(
-                    f"selection={selection} but the Pareto front has only "
-                    f"{len(front)} member(s)."
-                )
-            return int(selection)
-        F = front.minimization_matrix()
-        names = front.objective_names
-        if selection == "accuracy":
-            acc = F[:, names.index("accuracy")]
-            tie = F[:, names.index("complexity")] if "complexity" in names else np.zeros(len(F))
-            return int(np.lexsort((tie, acc))[0])
-        if selection == "complexity":
-            if "complexity" not in names:
-                raise ValueError(
-                    "selection='complexity' needs 'complexity' among the objectives."
-                )
-            comp = F[:, names.index("complexity")]
-            return int(np.lexsort((F[:, names.index("accuracy")], comp))[0])
-        if selection == "tradeoff":
-            return knee_index(F)
-        return knee_index(F, accuracy_column=names.index("accuracy"), n_validation=self._n_val)
+        return self.pareto_front_.select(self.selection)
 
     # ----------------------------------------------------------------- predict
     def extract_features(self, X):
@@ -951,19 +940,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Trained outside the search's evaluator so that it never counts as a
         search evaluation (a finished checkpoint still trains no genome).
         """
-        from ._engine import train_heads
-        from ._front import Member
-
         genome = np.ones((1, self.n_genes_), dtype=bool)
         heads = train_heads(genome, data.X_train, data.y_train, self._config,
                             engine=self.engine, sample_weight=data.w_train)
         values = {o.name: float(o.evaluate(heads, data)[0]) for o in objectives}
         return Member(genome[0], values, params=heads.head_parameters(0),
                       train_loss=heads.train_loss[0])
-
-    def _member_proba(self, member, features):
-        proba = member.net.predict_proba(features.astype(np.float32))
-        return np.asarray(proba, dtype=np.float64)
 
     def _predictor(self):
         """``None`` (the selected member) or the ensemble's ``(members, voting)``.
@@ -1017,7 +999,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         index = self.best_index_  # a bad selection fails before the backbone runs
         Xv, _ = self._validate_input(X, reset=False)
         features = self._features(Xv)
-        return self._member_proba(self.pareto_front_[index], features)
+        return self.pareto_front_[index].predict_proba(features)
 
     def predict(self, X):
         """Class labels of the selected member, or voted by the ensemble.
@@ -1064,13 +1046,15 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like
             Images or features, as in :meth:`fit`.
-        members : "front", int, tuple or list of int, default=3
-            Which members vote: ``"front"`` (all), an int ``k`` (the ``k``
-            most accurate on the validation fold; all when the front is
-            smaller), a percentile window of an objective over the front such
-            as ``("accuracy", 50, 60)`` (the paper's windows; an empty window
-            raises a ValueError), or explicit indices into
-            :attr:`pareto_front_`. The default, the 3 most accurate
+        members : "front", int, list of int or tuple, default=("top", 3)
+            Which members vote: ``"front"`` (all), an int (that index into
+            :attr:`pareto_front_`), a list of indices (e.g.
+            ``pareto_front_.top(3)``), ``("top", k)`` (the ``k`` most
+            accurate on the validation fold; all when the front is smaller;
+            ``("top", k, objective)`` ranks by another objective), or a
+            percentile window of an objective over the front such as
+            ``("window", "accuracy", 50, 60)`` (the paper's windows; an empty
+            window raises a ValueError). The default, the 3 most accurate
             members, had the best validation accuracy in
             ``benchmarks/bench_ensemble.py``.
 
@@ -1085,18 +1069,27 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         >>> X, y = make_classification(n_samples=120, n_features=20, random_state=0)
         >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,),
         ...                          pop_size=6, n_evaluations=12, random_state=0)
-        >>> clf.fit(X, y).ensemble_predict_proba(X[:2], members=3).shape
+        >>> clf.fit(X, y).ensemble_predict_proba(X[:2], members=("top", 3)).shape
         (2, 2)
         """
         check_is_fitted(self)
         return self._ensemble_proba(X, members, "members")
 
+    def _member_logits(self, X, members, name="members"):
+        """Logits of the chosen members, shape (n_members, n_samples, n_classes).
+
+        A bad member choice fails before the (costly) backbone pass.
+        """
+        indices = resolve_members(self.pareto_front_, members, name)
+        features = self.extract_features(X)
+        return member_logits(self.pareto_front_, indices, features, self._device)
+
     def _ensemble_proba(self, X, members, name):
-        logits = fitted_member_logits(self, X, members, name)
+        logits = self._member_logits(X, members, name)
         return torch.softmax(logits, dim=-1).mean(dim=0).numpy()
 
     def _ensemble_labels(self, X, members, voting, name):
-        logits = fitted_member_logits(self, X, members, name)
+        logits = self._member_logits(X, members, name)
         return self.classes_[vote(torch.softmax(logits, dim=-1).numpy(), voting)]
 
     def ensemble_predict(self, X, members=DEFAULT_MEMBERS, voting=DEFAULT_VOTING):
@@ -1106,7 +1099,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like
             Images or features, as in :meth:`fit`.
-        members : "front", int, tuple or list of int, default=3
+        members : "front", int, list of int or tuple, default=("top", 3)
             Which members vote; see :meth:`ensemble_predict_proba`.
         voting : {"soft", "hard"}, default="soft"
             ``"soft"``: argmax of the mean probability (exact ties: the
@@ -1144,7 +1137,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like
             Images or features, as in :meth:`fit`.
-        members : "front", int, tuple or list of int, default=3
+        members : "front", int, list of int or tuple, default=("top", 3)
             Which members score; see :meth:`ensemble_predict_proba`.
         temperature : float, default=1000.0
             ODIN temperature ``T``.
@@ -1169,7 +1162,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"temperature must be a positive number, got {temperature!r}."
             )
-        logits = fitted_member_logits(self, X, members)
+        logits = self._member_logits(X, members)
         return mean_odin_score(logits, temperature)
 
     def export_model(self, member=None, head_only=False):
@@ -1235,11 +1228,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like
             Images or features, as in :meth:`fit`.
-        member : int, list of int, "ensemble" or None, default=None
+        member : None, int, "front", list of int or tuple, default=None
             The front member to explain (None: the selected one,
-            :attr:`best_index_`); a list of indices or ``"ensemble"`` (all
-            members) explains their soft vote, the log of the mean
-            probability.
+            :attr:`best_index_`; an int: that index). Several members, named
+            as ``members=`` of :meth:`ensemble_predict` (``"front"``, a list
+            of indices, ``("top", k)``, ``("window", objective, lo, hi)``),
+            explain their soft vote, the log of the mean probability.
         n_top : int, default=10
             Length of the ``top_genes`` rankings.
         background : array-like, default=None
@@ -1404,12 +1398,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return load_estimator(cls, path)
 
     def __setstate__(self, state):
+        # Also how load() (safetensors) puts the fitted attributes back.
         self.__dict__.update(state)
-        if "_device" in state and state["_device"] != "cpu" and not torch.cuda.is_available():
-            # Fitted on a GPU, loaded on a CPU-only machine: skorch maps the
-            # heads to the CPU itself; the rest follows them there.
+        device = state.get("_device", "cpu")
+        available = device == "cpu" or not isinstance(device, str) or (
+            device.startswith("cuda") and torch.cuda.is_available()) or (
+            device == "mps" and torch.backends.mps.is_available())
+        if not available:
+            # Fitted on a GPU, loaded on a CPU-only machine: the members hold
+            # CPU tensors and compute on the estimator's device, so only that
+            # and the training configuration move to the CPU.
             self._device = "cpu"
             if getattr(self, "_config", None) is not None:
-                import dataclasses
-
                 self._config = dataclasses.replace(self._config, device="cpu")

@@ -19,7 +19,7 @@ result does not depend on which other genomes share its generation, on
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -775,16 +775,21 @@ def train_heads(genomes, X, y, config, engine="batched", sample_weight=None):
 
 
 def refit_members(members, X, y, config, engine="batched", sample_weight=None):
-    """Retrain members' heads on ``(X, y)`` in place (``refit=True``).
+    """Members retrained on ``(X, y)`` (``refit=True``), as new records.
 
-    Each member keeps its genome and objective values; its ``params`` and
-    ``train_loss`` become those of a head trained, with the same recipe and
+    Each new member keeps its genome and objective values; its ``params`` and
+    ``train_loss`` are those of a head trained, with the same recipe and
     initial weights, on the whole training data.
+
+    Returns
+    -------
+    members : list of Member
     """
     if not members:
-        return
+        return []
     heads = train_heads(np.array([m.genome for m in members]), X, y, config,
                         engine=engine, sample_weight=sample_weight)
-    for i, member in enumerate(members):
-        member.params = heads.head_parameters(i)
-        member.train_loss = list(heads.train_loss[i])
+    return [
+        replace(member, params=heads.head_parameters(i), train_loss=heads.train_loss[i])
+        for i, member in enumerate(members)
+    ]

@@ -5,10 +5,13 @@ independent, so a vote of several members can beat the best one (the papers'
 percentile-window ensembles). Everything here works on backbone features that
 the caller computed once: each member only runs its small head.
 
-Member choice (``members=``)
-    ``"front"`` (every member), an int ``k`` (the ``k`` most accurate members
-    on the validation fold), a percentile window ``(objective, lo, hi)`` over
-    the front's values of one objective, or explicit indices.
+Member choice (``members=``, and the estimator's ``ensemble=``)
+    The one scheme for "which members" (also used by ``explain``):
+    ``"front"`` (every member), an int (that index), a list of ints (those
+    indices), ``("top", k)`` or ``("top", k, objective)`` (the ``k`` best
+    members in an objective, accuracy by default: ``front.top(k)``), or
+    ``("window", objective, lo, hi)`` (a percentile window over the front:
+    ``front.window(objective, lo, hi)``).
 
 Voting (``voting=``)
     ``"soft"``: mean of the members' class probabilities, then argmax.
@@ -23,6 +26,7 @@ import numbers
 import numpy as np
 import torch
 
+from ._front import check_window
 from ._ood import odin_scores as _ood_odin_scores
 
 __all__ = [
@@ -37,62 +41,43 @@ __all__ = [
     "ensemble_ood_score",
 ]
 
-#: Default of ``members=``: the 3 most accurate members. Chosen with
+#: The ways of naming members, for error messages.
+_SPELLINGS = ("'front', an int index, a list of indices, ('top', k), "
+              "('top', k, objective) or ('window', objective, lo, hi)")
+
+#: Default of ``members=``: the 3 most accurate members, ``("top", 3)``. Chosen with
 #: ``benchmarks/bench_ensemble.py`` as the ensemble with the best mean accuracy
 #: on each fit's own validation fold (never the test split) over 5 seeds:
 #: top-3 soft 0.693, window 50-100 soft 0.688, top-5 soft 0.686, whole front
 #: soft 0.673 / hard 0.648; windows of the paper are often empty on fronts of
 #: 4-13 members. Averaging the front's sparsest members dilutes the vote.
-DEFAULT_MEMBERS = 3
+DEFAULT_MEMBERS = ("top", 3)
 #: Default of ``voting=``, chosen by the same measurement (soft beat or tied
 #: hard for every member choice).
 DEFAULT_VOTING = "soft"
 
 #: The accuracy-percentile windows of the MO-EvoPruneDeepTL paper.
 PAPER_WINDOWS = tuple(
-    ("accuracy", lo, hi)
+    ("window", "accuracy", lo, hi)
     for lo, hi in ((50, 60), (60, 70), (70, 80), (75, 85), (80, 90), (85, 95))
 )
 
 
-def _check_window(objective, lo, hi, objective_names, name):
-    if objective not in objective_names:
-        raise ValueError(
-            f"{name} window names objective {objective!r}, but the front's "
-            f"objectives are {list(objective_names)}."
-        )
-    for side, q in (("lower", lo), ("upper", hi)):
-        if not isinstance(q, numbers.Real) or isinstance(q, bool) or not 0 <= q <= 100:
-            raise ValueError(
-                f"{name} window {side} percentile must be a number in [0, 100], "
-                f"got {q!r}."
-            )
-    if lo > hi:
-        raise ValueError(
-            f"{name} window ({objective!r}, {lo}, {hi}) has lower percentile "
-            "above the upper one."
-        )
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _window_members(front, objective, lo, hi, name):
-    values = np.array([m.objectives[objective] for m in front], dtype=float)
-    a, b = np.percentile(values, [lo, hi])
-    # Percentiles interpolate; a tolerance keeps members sitting exactly on
-    # an edge despite rounding.
-    tol = 1e-12 * max(1.0, float(np.abs(values).max()))
-    chosen = np.flatnonzero((values >= a - tol) & (values <= b + tol))
-    if len(chosen) == 0:
-        raise ValueError(
-            f"{name} window ({objective!r}, {lo}, {hi}) selects no member: the "
-            f"{lo}th-{hi}th percentiles of {objective} over the front's "
-            f"{len(front)} member(s) are [{a:.4g}, {b:.4g}] and no member lies "
-            f"there. Widen the window, or use {name}='front' or an int k."
-        )
-    return chosen
-
-
-def _is_window(members):
-    return isinstance(members, tuple) and len(members) == 3 and isinstance(members[0], str)
+def _kind(members):
+    """``"front"``, ``"index"``, ``"top"``, ``"window"`` or ``"indices"``."""
+    if isinstance(members, str):
+        return "front" if members == "front" else None
+    if _is_int(members):
+        return "index"
+    if isinstance(members, tuple) and members and isinstance(members[0], str):
+        return members[0] if members[0] in ("top", "window") else "old"
+    if isinstance(members, (list, tuple, np.ndarray)):
+        return "indices"
+    return None
 
 
 def check_members_spec(members, objective_names, name="members"):
@@ -104,10 +89,11 @@ def check_members_spec(members, objective_names, name="members"):
 
     Parameters
     ----------
-    members : "front", int, tuple (objective, lo, hi) or sequence of int
+    members : "front", int, list of int, ("top", k[, objective]) or \
+            ("window", objective, lo, hi)
         See :func:`resolve_members`.
     objective_names : sequence of str
-        Objectives a window may name.
+        Objectives a ``"top"`` or ``"window"`` choice may name.
     name : str, default="members"
         Parameter name used in error messages.
 
@@ -115,29 +101,47 @@ def check_members_spec(members, objective_names, name="members"):
     -------
     members : the same value
     """
-    if isinstance(members, str):
-        if members != "front":
+    kind = _kind(members)
+    if kind is None:
+        if isinstance(members, str):
+            raise ValueError(f"{name}={members!r} is not understood; use {_SPELLINGS}.")
+        raise TypeError(
+            f"{name} must be {_SPELLINGS}; got {type(members).__name__} {members!r}."
+        )
+    if kind == "index":
+        if members < 0:
+            raise ValueError(f"{name}={members}: member indices are >= 0.")
+    elif kind == "old":
+        hint = ""
+        if len(members) == 3 and members[0] in objective_names:
+            hint = f" A percentile window is now written ('window', {members[0]!r}, " \
+                   f"{members[1]!r}, {members[2]!r})."
+        raise ValueError(f"{name}={members!r} is not understood; use {_SPELLINGS}.{hint}")
+    elif kind == "top":
+        if len(members) not in (2, 3):
             raise ValueError(
-                f"{name}={members!r} is not understood; use 'front', an int k, "
-                "a window like ('accuracy', 50, 60) or a list of member indices."
+                f"{name}={members!r}: write ('top', k) or ('top', k, objective)."
             )
-        return members
-    if isinstance(members, numbers.Integral) and not isinstance(members, bool):
-        if members < 1:
-            raise ValueError(f"{name}={members}: the number of members must be >= 1.")
-        return members
-    if _is_window(members):
-        _check_window(*members, objective_names, name)
-        return members
-    if isinstance(members, (list, tuple, np.ndarray)):
+        if not _is_int(members[1]) or members[1] < 1:
+            raise ValueError(f"{name}={members!r}: the number of members must be an int >= 1.")
+        if len(members) == 3 and members[2] not in objective_names:
+            raise ValueError(
+                f"{name}={members!r} names objective {members[2]!r}, but the "
+                f"objectives are {list(objective_names)}."
+            )
+    elif kind == "window":
+        if len(members) != 4:
+            raise ValueError(
+                f"{name}={members!r}: write ('window', objective, lo, hi)."
+            )
+        check_window(*members[1:], objective_names, name=f"{name} window")
+    elif kind == "indices":
         idx = np.asarray(members)
         if idx.ndim != 1 or idx.size == 0:
             raise ValueError(
                 f"{name} as indices must be a non-empty 1-D sequence, got {members!r}."
             )
-        if idx.dtype.kind not in "iu" and not all(
-            isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in members
-        ):
+        if idx.dtype.kind not in "iu" and not all(_is_int(i) for i in members):
             raise TypeError(f"{name} as indices must hold ints, got {members!r}.")
         idx = idx.astype(int)
         if (idx < 0).any():
@@ -146,31 +150,28 @@ def check_members_spec(members, objective_names, name="members"):
             )
         if len(np.unique(idx)) != len(idx):
             raise ValueError(f"{name} holds duplicate indices: {idx.tolist()}.")
-        return members
-    raise TypeError(
-        f"{name} must be 'front', an int, a window (objective, lo, hi) or a list "
-        f"of indices; got {type(members).__name__} {members!r}."
-    )
+    return members
 
 
 def resolve_members(front, members, name="members"):
-    """Indices of the front members an ensemble uses.
+    """Indices of the front members a choice names.
 
     Parameters
     ----------
     front : ParetoFront
         The fitted front (``clf.pareto_front_``).
-    members : "front", int, tuple (objective, lo, hi) or sequence of int
+    members : "front", int, list of int, ("top", k[, objective]) or \
+            ("window", objective, lo, hi)
         - ``"front"``: every member.
-        - int ``k``: the ``k`` members with the highest validation accuracy
-          (ties: the front's order, i.e. lower complexity first); all members
-          when the front has fewer than ``k``.
-        - ``(objective, lo, hi)``: the members whose value of ``objective``
-          lies between the ``lo``-th and ``hi``-th percentiles (linear
-          interpolation, edges included) of that objective over the front,
-          e.g. ``("accuracy", 50, 60)`` as in the paper. A window holding no
-          member raises a ValueError (no silent fallback).
+        - an int: that index.
         - a sequence of ints: those members, in that order.
+        - ``("top", k)``, ``("top", k, objective)``: the ``k`` best members
+          in ``objective`` (accuracy by default), in front order
+          (:meth:`ParetoFront.top`); all members when the front has fewer.
+        - ``("window", objective, lo, hi)``: the members whose value of
+          ``objective`` lies between the ``lo``-th and ``hi``-th percentiles
+          of that objective over the front (:meth:`ParetoFront.window`). A
+          window holding no member raises a ValueError.
     name : str, default="members"
         Parameter name used in error messages.
 
@@ -183,26 +184,29 @@ def resolve_members(front, members, name="members"):
     --------
     >>> from evoprune_sklearn import Member, ParetoFront
     >>> from evoprune_sklearn._ensemble import resolve_members
-    >>> front = ParetoFront(("accuracy", "complexity"), (True, False))
-    >>> front.members = [Member([1, 1], {"accuracy": a, "complexity": c})
-    ...                  for a, c in [(0.9, 1.0), (0.8, 0.5), (0.7, 0.2), (0.6, 0.1)]]
-    >>> resolve_members(front, 2).tolist()
-    [0, 1]
-    >>> resolve_members(front, ("accuracy", 50, 100)).tolist()
+    >>> front = ParetoFront(("accuracy", "complexity"), (True, False), members=[
+    ...     Member([1, 1], {"accuracy": a, "complexity": c})
+    ...     for a, c in [(0.9, 1.0), (0.8, 0.5), (0.7, 0.2), (0.6, 0.1)]])
+    >>> resolve_members(front, ("top", 2)).tolist(), resolve_members(front, 2).tolist()
+    ([0, 1], [2])
+    >>> resolve_members(front, ("window", "accuracy", 50, 100)).tolist()
     [0, 1]
     """
     check_members_spec(members, front.objective_names, name)
     n = len(front)
     if n == 0:
-        raise ValueError("The Pareto front is empty; there is nothing to ensemble.")
-    if isinstance(members, str):
+        raise ValueError("The Pareto front is empty; there is no member to use.")
+    kind = _kind(members)
+    if kind == "front":
         return np.arange(n)
-    if isinstance(members, numbers.Integral):
-        acc = np.array([m.objectives["accuracy"] for m in front], dtype=float)
-        return np.sort(np.argsort(-acc, kind="stable")[: min(int(members), n)])
-    if _is_window(members):
-        return _window_members(front, *members, name)
-    idx = np.asarray(members).astype(int)
+    if kind == "top":
+        return front.top(members[1], *members[2:])
+    if kind == "window":
+        try:
+            return front.window(*members[1:])
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    idx = np.atleast_1d(np.asarray(members).astype(int))
     if (idx >= n).any():
         raise ValueError(
             f"{name} holds index {int(idx[idx >= n][0])}, but the Pareto front has "
@@ -275,12 +279,7 @@ def member_logits(front, indices, features, device="cpu"):
     logits : torch.Tensor of shape (n_members, n_samples, n_classes), float64
     """
     X = torch.as_tensor(np.asarray(features, dtype=np.float32), device=device)
-    out = []
-    with torch.no_grad():
-        for i in indices:
-            module = front[int(i)].net.module_
-            out.append(module(X.to(next(module.parameters()).device)).double().cpu())
-    return torch.stack(out)
+    return torch.stack([front[int(i)].logits(X, device).double().cpu() for i in indices])
 
 
 def odin_scores(logits, temperature=1000.0):
@@ -325,26 +324,3 @@ def ensemble_ood_score(logits, temperature=1000.0):
         Higher means more in-distribution.
     """
     return odin_scores(logits, temperature).mean(axis=0)
-
-
-def fitted_member_logits(clf, X, members, name="members"):
-    """Validate ``members``, then compute features once and every logit.
-
-    Parameters
-    ----------
-    clf : EvoPruneClassifier
-        Fitted.
-    X : array-like
-        Images or features, as in ``clf.fit``.
-    members : see :func:`resolve_members`
-    name : str, default="members"
-        Parameter name used in error messages.
-
-    Returns
-    -------
-    logits : torch.Tensor of shape (n_members, n_samples, n_classes)
-    """
-    # Bad member choices fail before the (costly) backbone pass.
-    indices = resolve_members(clf.pareto_front_, members, name)
-    features = clf.extract_features(X)
-    return member_logits(clf.pareto_front_, indices, features, clf._device)

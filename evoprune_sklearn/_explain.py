@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ._background import Background
+from ._ensemble import resolve_members
 from ._gradients import (
     LogProba,
     feature_map_attributions,
@@ -42,34 +43,27 @@ PIXEL_METHODS = ("gradient", "feature_map")
 
 # ------------------------------------------------------------------ members
 def _resolve_member(clf, member):
-    front = clf.pareto_front_
+    """``(label, indices)``: the ``member`` of the explanation and its front indices.
+
+    ``member`` is None (the selected member), an int index, or any choice of
+    several members ``ensemble_predict`` takes (``"front"``, a list of
+    indices, ``("top", k)``, ``("window", objective, lo, hi)``).
+    """
     if member is None:
         return clf.best_index_, [clf.best_index_]
-    if isinstance(member, str):
-        if member != "ensemble":
-            raise ValueError(
-                f"member must be None, an int index into the Pareto front, a list "
-                f"of indices or 'ensemble', got {member!r}."
-            )
-        return "ensemble", list(range(len(front)))
-    if isinstance(member, numbers.Integral) and not isinstance(member, bool):
-        idx = [int(member)]
-    elif isinstance(member, (list, tuple, np.ndarray)) and len(member) > 0 and all(
-        isinstance(m, numbers.Integral) and not isinstance(m, bool) for m in member
-    ):
-        idx = [int(m) for m in member]
-    else:
+    if isinstance(member, str) and member == "ensemble":
         raise ValueError(
-            f"member must be None, an int index into the Pareto front, a list of "
-            f"indices or 'ensemble', got {member!r}."
+            "member='ensemble' is now spelled member='front' (every member's "
+            "soft vote)."
         )
-    bad = [i for i in idx if not 0 <= i < len(front)]
-    if bad:
-        raise ValueError(
-            f"member index {bad[0]} is out of range: the Pareto front has "
-            f"{len(front)} member(s)."
-        )
-    return (idx[0] if isinstance(member, numbers.Integral) else idx), idx
+    try:
+        idx = resolve_members(clf.pareto_front_, member, name="member")
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    idx = [int(i) for i in idx]
+    if isinstance(member, numbers.Integral):
+        return idx[0], idx
+    return ("front" if isinstance(member, str) else idx), idx
 
 
 def _check_int(value, name, low):
@@ -205,7 +199,7 @@ def explain(clf, X, *, member=None, n_top=10, background=None, max_samples=64,
         feats = np.asarray(Xv, dtype=np.float32)[rows]
     device = clf._device
     encoding = clf._config.encoding
-    heads = [clf.pareto_front_[i].net.module_.eval() for i in indices]
+    heads = [clf.pareto_front_[i].module().to(device) for i in indices]
     feats_t = torch.as_tensor(feats, device=device)
     with torch.no_grad():
         logp = LogProba(heads)(feats_t).cpu().numpy()

@@ -42,7 +42,7 @@ class Explanation(shap.Explanation):
         Class explained and class predicted for each sample.
     sample_index : ndarray of int, shape (n_explained,)
         Rows of the ``X`` passed to ``explain`` that were explained.
-    member : int, list of int or "ensemble"
+    member : int, list of int or "front"
         Which front member(s) were explained.
     classes : ndarray
         The classifier's classes.

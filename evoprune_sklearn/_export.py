@@ -161,7 +161,7 @@ def compact_head(masked_head):
     Parameters
     ----------
     masked_head : MaskedHead
-        A trained masked head (``member.net.module_``).
+        A trained masked head (``member.module()``).
 
     Returns
     -------
@@ -214,7 +214,7 @@ def export_member(clf, member=None, head_only=False):
         )
     if not isinstance(head_only, (bool, np.bool_)):
         raise TypeError(f"head_only must be a bool, got {head_only!r}.")
-    head = compact_head(front[int(member)].net.module_)
+    head = compact_head(front[int(member)].module())
     if head_only or clf.backbone_ is None:
         if not head_only:
             raise ValueError(

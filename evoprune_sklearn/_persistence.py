@@ -35,6 +35,7 @@ import numbers
 import os
 import pathlib
 import tempfile
+import types
 import warnings
 
 import numpy as np
@@ -82,14 +83,6 @@ def _package_version():
     return evoprune_sklearn.__version__
 
 
-def _is_skorch_net(value):
-    try:
-        from skorch import NeuralNet
-    except ImportError:  # pragma: no cover - skorch is a dependency
-        return False
-    return isinstance(value, NeuralNet)
-
-
 # ------------------------------------------------------------------- writing
 class _Writer:
     """Turns Python values into JSON nodes, collecting arrays on the side."""
@@ -135,7 +128,7 @@ class _Writer:
         if type(value) is tuple:
             return {"$": "tuple",
                     "v": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-        if type(value) is dict:
+        if type(value) in (dict, types.MappingProxyType):  # a Member's objectives
             return {"$": "dict", "v": [
                 [self.encode(k, f"{where} key {k!r}"), self.encode(v, f"{where}[{k!r}]")]
                 for k, v in value.items()
@@ -207,14 +200,6 @@ class _Writer:
                     "v": self.encode(fields, f"{where}")}
         state = dict(vars(value))
         node = {"$": "object", "class": name}
-        if name == "Member":
-            # The skorch wrapper is rebuilt at load time from the genome,
-            # the parameters and the training configuration, exactly as fit
-            # builds it; its module's weights are stored to be exact.
-            net = state.pop("net", None)
-            if net is not None and not _is_skorch_net(net):
-                self._fail(net, f"{where}.net")
-            node["net"] = None if net is None else self._module_state(net.module_)
         node["v"] = self.encode(state, where)
         return node
 
@@ -275,7 +260,6 @@ class _Reader:
         self.arrays = arrays
         self.path = path
         self.classes = _classes()
-        self.nets = []  # (member, module state) to rebuild once the config is known
 
     def _bad(self, what):
         raise ValueError(
@@ -395,10 +379,6 @@ class _Reader:
             self._bad(f"bad {node['class']} entry")
         obj = cls.__new__(cls)  # a package class: no user code, no __init__ side effects
         obj.__dict__.update(state)
-        if node["class"] == "Member":
-            obj.net = None
-            if node.get("net") is not None:
-                self.nets.append((obj, self._module_state(node["net"])))
         return obj
 
     def _module_state(self, keys):
@@ -497,32 +477,12 @@ def load_estimator(cls, path):
             f"{_package_version()} does not have"
         )
     estimator = cls(**params)
+    state = {}
     for name, node in attributes.items():
         if not isinstance(name, str) or name in params or name.startswith("__"):
             reader._bad(f"bad attribute name {name!r}")
-        setattr(estimator, name, reader.decode(node))
-    _rebuild_heads(estimator, reader.nets)
+        state[name] = reader.decode(node)
+    # as unpickling does: the estimator takes its fitted state itself (a model
+    # saved on a GPU machine moves to the CPU on a CPU-only one)
+    estimator.__setstate__(state)
     return estimator
-
-
-def _rebuild_heads(estimator, nets):
-    """The members' skorch heads, on a device this machine has."""
-    from ._engine import wrap_in_skorch
-
-    if not nets:
-        return
-    config = getattr(estimator, "_config", None)
-    if config is None:
-        raise ValueError("the file's members have heads but no training configuration")
-    device = getattr(estimator, "_device", "cpu")
-    available = (device.startswith("cuda") and torch.cuda.is_available()) or (
-        device == "mps" and torch.backends.mps.is_available()
-    )
-    if device != "cpu" and not available:
-        # Saved on a GPU machine, loaded on a CPU-only one.
-        estimator._device = "cpu"
-        config = estimator._config = dataclasses.replace(config, device="cpu")
-    for member, state in nets:
-        net = wrap_in_skorch(member.genome, member.params, config, member.train_loss)
-        net.module_.load_state_dict(state, strict=True)
-        member.net = net

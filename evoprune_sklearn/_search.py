@@ -18,7 +18,8 @@ from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.operators.mutation.bitflip import BitflipMutation
 
 from ._engine import expand_parameters, train_heads
-from ._front import Member, ParetoFront
+from ._front import Member, ParetoFront, merge_front, sorted_front
+from .selection import _minimized
 
 __all__ = [
     "DensitySampling",
@@ -234,7 +235,7 @@ def front_hypervolume(front, objectives):
 
     if len(front) == 0:
         return 0.0
-    return float(HV(ref_point=hypervolume_reference(objectives))(front.minimization_matrix()))
+    return float(HV(ref_point=hypervolume_reference(objectives))(_minimized(front)))
 
 
 class SearchControl:
@@ -287,13 +288,12 @@ class SearchControl:
         """Call the callbacks; return the stop reason, or None to go on."""
         from .callbacks import StopSearch
 
-        snapshot = ParetoFront(front.objective_names, front.greater_is_better)
         stopped_by = None
         for name, cb in self.callbacks:
-            snapshot.members = list(front.members)
+            # the front is immutable: every callback can have it as it is
             hook = getattr(cb, "on_generation_end", cb)
             try:
-                stop = hook(dict(record), snapshot)
+                stop = hook(dict(record), front)
                 message = ""
             except StopSearch as exc:
                 stop, message = True, str(exc)
@@ -399,7 +399,7 @@ def run_search(
     Returns
     -------
     front : ParetoFront
-        Members carry trained parameters (no skorch nets yet).
+        Members carry trained parameters (no class labels yet).
     history : list of dict
     evaluator : _Evaluator
     stop_reason : str
@@ -431,7 +431,7 @@ def run_search(
     generation = 0
     segment_start = 0
     if state is not None:
-        done, generation = state.restore(algorithm, evaluator, front, history)
+        done, generation, front = state.restore(algorithm, evaluator, front, history)
         segment_start = state.segment_start
         if history:
             t_start -= history[-1]["seconds"]
@@ -457,7 +457,7 @@ def run_search(
             )
             pop.set("F", F)
             algorithm.tell(infills=pop)
-            front.update(candidates)
+            front = merge_front(front, candidates)
             done += len(pop)
             record = {
                 "generation": generation,
@@ -491,5 +491,4 @@ def run_search(
     if verbose and reason != "n_evaluations":
         print(f"Search stopped after {done} evaluations: {control.message}.")
     control.end(history, reason)
-    front.sort()
-    return front, history, evaluator, reason
+    return sorted_front(front), history, evaluator, reason

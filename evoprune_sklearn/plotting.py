@@ -205,9 +205,36 @@ class ParetoFrontDisplay(_Display):
         display : ParetoFrontDisplay
         """
         _check_fitted(estimator)
-        front = estimator.pareto_front_
-        values = {n: [m.objectives[n] for m in front] for n in front.objective_names}
-        disp = cls(values, selected=estimator.best_index_)
+        return cls.from_front(estimator.pareto_front_, selected=estimator.best_index_,
+                              objectives=objectives, three_d=three_d, ax=ax)
+
+    @classmethod
+    def from_front(cls, front, *, selected=None, objectives=None, three_d=None, ax=None):
+        """Draw a :class:`~evoprune_sklearn.ParetoFront` (no estimator needed).
+
+        Parameters
+        ----------
+        front : ParetoFront
+            E.g. ``clf.pareto_front_``, or a front a callback received.
+        selected : int, str or SelectionRule, default=None
+            The member to circle: an index, or a rule ``front.select`` takes
+            (``"knee"``, ...); none when None.
+        objectives : list of str, default=None
+            The objectives to draw, every pair of them (all when None).
+        three_d : bool, default=None
+            Add a 3-D panel of three objectives (default: when exactly three
+            are drawn).
+        ax : matplotlib Axes or array-like of Axes, default=None
+            Where to draw; see :mod:`evoprune_sklearn.plotting`.
+
+        Returns
+        -------
+        display : ParetoFrontDisplay
+        """
+        values = {n: front.F[:, j] for j, n in enumerate(front.objective_names)}
+        if selected is not None:
+            selected = front.select(selected)
+        disp = cls(values, selected=selected)
         return disp.plot(ax=ax, objectives=objectives, three_d=three_d)
 
     def plot(self, ax=None, *, objectives=None, three_d=None):

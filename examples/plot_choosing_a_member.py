@@ -69,6 +69,9 @@ print(f"{n_validation} validation images; best accuracy {best:.3f}, "
       f"one standard error {standard_error:.3f}: {len(eligible)} eligible members")
 print("chosen by each rule:", choice)
 print("the fitted estimator's knee (best_index_):", clf.best_index_)
+# The front applies the same rules itself (they are the objects of
+# ``evoprune_sklearn.selection``), so no estimator is needed to choose.
+print("front.select(rule):", {rule: clf.pareto_front_.select(rule) for rule in choice})
 
 # %%
 # Where they land on the front
@@ -79,10 +82,8 @@ print("the fitted estimator's knee (best_index_):", clf.best_index_)
 import matplotlib.pyplot as plt
 
 test_features = clf.extract_features(X_test)
-frame["test_accuracy"] = [
-    np.mean(clf.classes_[m.net.predict(test_features)] == y_test)
-    for m in clf.pareto_front_
-]
+frame["test_accuracy"] = [np.mean(m.predict(test_features) == y_test)
+                          for m in clf.pareto_front_]
 for rule, i in choice.items():
     frame.loc[i, "chosen by"] = ", ".join(r for r, j in choice.items() if j == i)
 frame.fillna({"chosen by": ""})
@@ -122,6 +123,22 @@ print(f"selection='tradeoff' -> member {i} (by hand: {choice['tradeoff']}): "
       f"{member.n_active} features, test accuracy {clf.score(X_test, y_test):.3f}")
 clf.set_params(selection=choice["accuracy"])  # an integer picks a member by index
 print(f"member {clf.best_index_}: test accuracy {clf.score(X_test, y_test):.3f}")
+# A rule object works as well, your own subclass included: here the most
+# accurate member among those keeping at most 30% of the features.
+from evoprune_sklearn.selection import SelectionRule
+
+
+class MostAccurateSmall(SelectionRule):
+    def _select(self, front):
+        small = np.flatnonzero(front.F[:, 1] <= 0.3)
+        if len(small) == 0:
+            return int(np.argmin(front.F[:, 1]))
+        return int(small[np.argmax(front.F[small, 0])])
+
+
+clf.set_params(selection=MostAccurateSmall())
+print(f"MostAccurateSmall -> member {clf.best_index_}: "
+      f"test accuracy {clf.score(X_test, y_test):.3f}")
 clf.set_params(selection="knee")  # back to the default
 print("n_trained_ after:", clf.n_trained_, "(no refit)")
 

@@ -78,8 +78,8 @@ rivals = {
     "most accurate member": dict(members=[most_accurate]),
     "front, soft vote": dict(members="front", voting="soft"),
     "front, hard vote": dict(members="front", voting="hard"),
-    "top 5, soft vote": dict(members=5, voting="soft"),
-    "accuracy window 70-90": dict(members=("accuracy", 70, 90), voting="soft"),
+    "top 5, soft vote": dict(members=("top", 5), voting="soft"),
+    "accuracy window 70-90": dict(members=("window", "accuracy", 70, 90), voting="soft"),
 }
 rows = []
 for name, kw in rivals.items():
@@ -102,9 +102,7 @@ results
 import matplotlib.pyplot as plt
 
 features = clf.extract_features(X_test)
-member_accuracy = [
-    np.mean(clf.classes_[m.net.predict(features)] == y_test) for m in clf.pareto_front_
-]
+member_accuracy = [np.mean(m.predict(features) == y_test) for m in clf.pareto_front_]
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
 ax.scatter(frame["complexity"], member_accuracy, color="tab:blue", label="front member")
 for name, ls in (("front, soft vote", "-"), ("front, hard vote", "--"),
@@ -123,9 +121,9 @@ fig.tight_layout()
 # ``score`` use an ensemble, with the same member choices and votes as
 # ``ensemble_predict``; it applies to a fitted front without refitting. So
 # ``score`` reproduces the table's rows, and ``cross_val_score`` or
-# ``GridSearchCV`` (for example over ``{"ensemble": [None, 5, "front"]}``)
+# ``GridSearchCV`` (for example over ``{"ensemble": [None, ("top", 5), "front"]}``)
 # score ensembles too.
-for ensemble, voting, row in ((5, "soft", "top 5, soft vote"),
+for ensemble, voting, row in ((("top", 5), "soft", "top 5, soft vote"),
                               ("front", "hard", "front, hard vote")):
     clf.set_params(ensemble=ensemble, ensemble_voting=voting)
     print(f"ensemble={ensemble!r}, ensemble_voting={voting!r}: score "

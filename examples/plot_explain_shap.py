@@ -142,10 +142,10 @@ shap.plots.waterfall(exp_pruning[0], max_display=10, show=False)
 # %%
 # Explaining the ensemble
 # -----------------------
-# ``member="ensemble"`` explains the soft vote of the whole front (the log of
+# ``member="front"`` explains the soft vote of the whole front (the log of
 # the members' mean probability) instead of one member. Gene values only
 # (``pixels=False``) are much cheaper than pixel maps.
-exp_ensemble = clf.explain(X_test[:8], member="ensemble", pixels=False, random_state=0)
+exp_ensemble = clf.explain(X_test[:8], member="front", pixels=False, random_state=0)
 print("features with non-zero importance, selected member:",
       int(np.count_nonzero(exp.gene_importance)),
       " ensemble:", int(np.count_nonzero(exp_ensemble.gene_importance)))

@@ -42,13 +42,17 @@ frame = clf.pareto_front_.to_frame()
 frame
 
 # %%
-# Each member also carries its genome (which genes are on), its objective
-# values and its trained head, a fitted skorch ``NeuralNetClassifier`` that
-# takes backbone features.
-member = clf.pareto_front_[0]
+# The front is an immutable sequence of members, with the objective values
+# as a matrix in natural units (``F``) and the genomes stacked. Each member is
+# a frozen record: its genome (which genes are on), its objective values and
+# its trained head, whose ``predict`` takes backbone features and returns
+# class labels.
+front = clf.pareto_front_
+print(front.objective_names, front.F.shape, front.genomes.shape)
+member = front[0]
 print(member)
 print("genome:", member.genome[:16].astype(int), "...", member.genome.shape)
-print("head:", type(member.net).__name__)
+print("labels:", member.predict(clf.extract_features(X_test[:5])))
 
 # %%
 # The front

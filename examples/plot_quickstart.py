@@ -85,7 +85,7 @@ import numpy as np
 features_test = clf.extract_features(X_test)
 member = clf.pareto_front_[clf.best_index_]
 dense = clf.baseline_
-dense_accuracy = np.mean(clf.classes_[dense.net.predict(features_test)] == y_test)
+dense_accuracy = np.mean(dense.predict(features_test) == y_test)  # labels
 print(f"selected member: test accuracy {clf.score(X_test, y_test):.3f}, "
       f"reading {member.n_active} of {member.genome.size} features")
 print(f"unpruned head:   test accuracy {dense_accuracy:.3f}, "

@@ -15,11 +15,12 @@ def test_fit_on_images_gives_a_front_and_predictions(digit_images, make_tiny):
     assert list(frame.columns[:2]) == ["accuracy", "complexity"]
     for member in front:
         assert member.genome.dtype == bool and member.genome.size == clf.n_genes_
-        assert member.net is not None
+        assert member.params is not None and member.classes is clf.classes_ or \
+            np.array_equal(member.classes, clf.classes_)
         assert 0.0 <= member.objectives["accuracy"] <= 1.0
         assert member.objectives["complexity"] == pytest.approx(member.genome.mean())
     # no member dominates another
-    F = front.minimization_matrix()
+    F = front.F * np.where(front.greater_is_better, -1.0, 1.0)  # all to minimise
     for i in range(len(F)):
         for j in range(len(F)):
             assert not (np.all(F[i] <= F[j]) and np.any(F[i] < F[j]))
@@ -68,8 +69,8 @@ def test_neurons_encoding_with_two_layers(blobs, make_tiny):
     clf = make_tiny(backbone=None, encoding="neurons", hidden_layer_sizes=(12, 8)).fit(X, y)
     assert clf.n_genes_ == 20
     member = clf.pareto_front_[clf.best_index_]
-    head = member.net.module_
-    # pruned neurons really are switched off in the fitted skorch head
+    head = member.module()
+    # pruned neurons really are switched off in the member's head
     np.testing.assert_array_equal(head.neuron_mask(0).numpy() > 0, member.genome[:12])
     np.testing.assert_array_equal(head.neuron_mask(1).numpy() > 0, member.genome[12:])
     assert clf.score(X, y) > 0.8
@@ -113,13 +114,13 @@ def test_selection_picks_the_documented_member(blobs, make_tiny, selection):
         assert clf.best_index_ == 0
     elif selection == "knee":
         best = frame["accuracy"].max()
-        se = np.sqrt(best * (1 - best) / clf._n_val)
+        se = np.sqrt(best * (1 - best) / clf.pareto_front_.n_validation)
         eligible = frame[frame["accuracy"] >= best - se - 1e-12]
         assert chosen["complexity"] == eligible["complexity"].min()
     member = clf.pareto_front_[clf.best_index_]
-    np.testing.assert_allclose(
-        clf.predict_proba(X), member.net.predict_proba(X.astype(np.float32)), rtol=1e-6
-    )
+    np.testing.assert_allclose(clf.predict_proba(X), member.predict_proba(X), rtol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), member.predict(X))
+    assert clf.best_index_ == clf.pareto_front_.select(selection)
 
 
 def test_selection_index_out_of_range(blobs, make_tiny):
@@ -145,7 +146,9 @@ def test_dense_head_baseline(blobs, make_tiny):
     clf = make_tiny(backbone=None).fit(X, y)
     dense = clf.baseline_
     assert dense.genome.all() and dense.objectives["complexity"] == 1.0
-    assert dense.net.module_.feature_mask.sum() == X.shape[1]
+    assert dense.module().feature_mask.sum() == X.shape[1]
+    assert np.mean(dense.predict(X) == y) > 0.8
+    # the skorch net, built on demand from the same weights, predicts class indices
     assert np.mean(clf.classes_[dense.net.predict(X.astype(np.float32))] == y) > 0.8
     # the same training as a candidate: a front member with every gene on
     # would have exactly these objective values

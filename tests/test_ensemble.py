@@ -67,11 +67,9 @@ def test_vote_rejects_bad_input():
 
 # ------------------------------------------------------------ member choice
 def _front(values):
-    front = ParetoFront(("accuracy", "complexity"), (True, False))
-    front.members = [
+    return ParetoFront(("accuracy", "complexity"), (True, False), members=[
         Member([True], {"accuracy": a, "complexity": c}) for a, c in values
-    ]
-    return front
+    ])
 
 
 # deliberately not in accuracy order
@@ -84,33 +82,51 @@ def test_front_takes_every_member():
 
 def test_top_k_is_by_validation_accuracy():
     front = _front(FRONT)
-    assert resolve_members(front, 1).tolist() == [1]
-    assert resolve_members(front, 3).tolist() == [0, 1, 3]
+    assert resolve_members(front, ("top", 1)).tolist() == [1]
+    assert resolve_members(front, ("top", 3)).tolist() == [0, 1, 3]
+    assert resolve_members(front, ("top", 3)).tolist() == front.top(3).tolist()
     # documented: k larger than the front gives the whole front
-    assert resolve_members(front, 50).tolist() == [0, 1, 2, 3, 4]
+    assert resolve_members(front, ("top", 50)).tolist() == [0, 1, 2, 3, 4]
+    # another objective: lowest complexity is best
+    assert resolve_members(front, ("top", 2, "complexity")).tolist() == [2, 4]
     with pytest.raises(ValueError, match=">= 1"):
-        resolve_members(front, 0)
+        resolve_members(front, ("top", 0))
+
+
+def test_an_int_is_always_an_index():
+    front = _front(FRONT)
+    assert resolve_members(front, 1).tolist() == [1]
+    assert resolve_members(front, 3).tolist() == [3]
+    assert resolve_members(front, np.int64(0)).tolist() == [0]
+    with pytest.raises(ValueError, match="has 5 member"):
+        resolve_members(front, 5)
 
 
 def test_percentile_window_of_accuracy():
     front = _front(FRONT)
     # accuracies 0.6 .. 0.95; 50th pct 0.8, 100th 0.95
-    assert resolve_members(front, ("accuracy", 50, 100)).tolist() == [0, 1, 3]
-    assert resolve_members(front, ("accuracy", 0, 0)).tolist() == [4]
-    assert resolve_members(front, ("complexity", 0, 50)).tolist() == [0, 2, 4]
+    assert resolve_members(front, ("window", "accuracy", 50, 100)).tolist() == [0, 1, 3]
+    assert resolve_members(front, ("window", "accuracy", 0, 0)).tolist() == [4]
+    assert resolve_members(front, ("window", "complexity", 0, 50)).tolist() == [0, 2, 4]
+    assert front.window("complexity", 0, 50).tolist() == [0, 2, 4]
 
 
 def test_window_with_no_member_raises_a_clear_error():
     # accuracies of two members: 0.6 and 0.9; 40th-60th pct = [0.72, 0.78]
     front = _front([(0.9, 0.5), (0.6, 0.1)])
     with pytest.raises(ValueError, match="selects no member.*Widen the window"):
-        resolve_members(front, ("accuracy", 40, 60))
+        resolve_members(front, ("window", "accuracy", 40, 60))
 
 
 @pytest.mark.parametrize("members, error, match", [
-    (("robustness", 50, 60), ValueError, "front's objectives are"),
-    (("accuracy", 60, 50), ValueError, "lower percentile above"),
-    (("accuracy", -5, 50), ValueError, r"in \[0, 100\]"),
+    (("window", "robustness", 50, 60), ValueError, "front's objectives are"),
+    (("window", "accuracy", 60, 50), ValueError, "lower percentile above"),
+    (("window", "accuracy", -5, 50), ValueError, r"in \[0, 100\]"),
+    (("window", "accuracy", 50), ValueError, "write"),
+    (("accuracy", 50, 60), ValueError, r"now written \('window', 'accuracy'"),
+    (("top",), ValueError, "write"),
+    (("top", 2, "robustness"), ValueError, "names objective"),
+    (-1, ValueError, ">= 0"),
     ([0, 9], ValueError, "has 5 member"),
     ([1, 1], ValueError, "duplicate"),
     ([], ValueError, "non-empty"),
@@ -138,10 +154,13 @@ def fitted(blobs):
 def test_ensemble_of_one_equals_that_member(fitted):
     clf, X, _ = fitted
     for i in range(len(clf.pareto_front_)):
-        member_proba = clf.pareto_front_[i].net.predict_proba(X.astype(np.float32))
+        member = clf.pareto_front_[i]
         np.testing.assert_allclose(
-            clf.ensemble_predict_proba(X, members=[i]), member_proba, atol=1e-6
+            clf.ensemble_predict_proba(X, members=[i]), member.predict_proba(X), atol=1e-6
         )
+        # an int is that index; the member predicts labels itself
+        np.testing.assert_array_equal(clf.ensemble_predict(X, members=i), member.predict(X))
+        assert set(member.predict(X)) <= set(clf.classes_)
     best = [clf.best_index_]
     np.testing.assert_allclose(clf.ensemble_predict_proba(X, members=best),
                                clf.predict_proba(X), atol=1e-6)
@@ -172,7 +191,7 @@ def test_ensemble_ood_score_is_the_mean_member_odin_score(fitted):
     T = 1000.0
     expected = np.mean([
         torch.softmax(
-            clf.pareto_front_[i].net.module_(torch.as_tensor(X, dtype=torch.float32))
+            clf.pareto_front_[i].module()(torch.as_tensor(X, dtype=torch.float32))
             .double() / T, dim=1,
         ).max(dim=1).values.detach().numpy()
         for i in members
@@ -219,7 +238,7 @@ def test_backbone_runs_once_for_all_members(digit_images, make_tiny):
 
 
 # --------------------------------------------- the ensemble as the predictor
-ENSEMBLES = ["front", 1, 2, ("accuracy", 50, 100), [0, 1]]
+ENSEMBLES = ["front", 1, ("top", 2), ("window", "accuracy", 50, 100), [0, 1]]
 
 
 @pytest.mark.parametrize("ensemble", ENSEMBLES)
@@ -251,14 +270,12 @@ def test_default_predicts_with_the_selected_member_only(fitted):
     clf, X, _ = fitted
     assert clf.ensemble is None
     member = clf.pareto_front_[clf.best_index_]
-    np.testing.assert_allclose(clf.predict_proba(X),
-                               member.net.predict_proba(X.astype(np.float32)), atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(X), member.predict_proba(X), atol=1e-6)
     # the whole front votes differently from the selected member somewhere
     # on this data, so the parameter really changes what predict returns
     try:
         clf.set_params(ensemble="front")
-        assert not np.allclose(clf.predict_proba(X), member.net.predict_proba(
-            X.astype(np.float32)), atol=1e-3)
+        assert not np.allclose(clf.predict_proba(X), member.predict_proba(X), atol=1e-3)
     finally:
         clf.set_params(ensemble=None)
 
@@ -268,12 +285,12 @@ def test_cross_val_score_scores_the_ensemble(blobs, make_tiny):
 
     X, y = blobs
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
-    est = make_tiny(backbone=None, objectives=TWO, ensemble=("accuracy", 50, 100),
+    est = make_tiny(backbone=None, objectives=TWO, ensemble=("window", "accuracy", 50, 100),
                     ensemble_voting="hard")
     result = cross_validate(est, X, y, cv=cv, return_estimator=True)
     for (_, test), fitted_est, score in zip(cv.split(X, y), result["estimator"],
                                             result["test_score"]):
-        voted = fitted_est.ensemble_predict(X[test], members=("accuracy", 50, 100),
+        voted = fitted_est.ensemble_predict(X[test], members=("window", "accuracy", 50, 100),
                                             voting="hard")
         assert score == pytest.approx(np.mean(voted == y[test]))
 
@@ -299,10 +316,13 @@ def test_grid_search_chooses_between_member_and_ensemble(blobs, make_tiny):
 
 @pytest.mark.parametrize("params, error, match", [
     ({"ensemble": "all"}, ValueError, "'ensemble' parameter"),
-    ({"ensemble": 0}, ValueError, "'ensemble' parameter"),
+    ({"ensemble": -1}, ValueError, "'ensemble' parameter"),
     ({"ensemble": 2.5}, ValueError, "'ensemble' parameter"),
-    ({"ensemble": ("robustness", 50, 60)}, ValueError, "ensemble window names objective"),
-    ({"ensemble": ("accuracy", 60, 50)}, ValueError, "lower percentile above"),
+    ({"ensemble": ("window", "robustness", 50, 60)}, ValueError,
+     "ensemble window names objective"),
+    ({"ensemble": ("window", "accuracy", 60, 50)}, ValueError, "lower percentile above"),
+    ({"ensemble": ("accuracy", 50, 60)}, ValueError, "now written"),
+    ({"ensemble": ("top", 0)}, ValueError, ">= 1"),
     ({"ensemble": [1, 1]}, ValueError, "ensemble holds duplicate"),
     ({"ensemble": [-1]}, ValueError, "ensemble holds index -1"),
     ({"ensemble": ["a"]}, TypeError, "ensemble as indices must hold ints"),

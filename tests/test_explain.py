@@ -262,10 +262,15 @@ def test_genes_switched_off_get_zero_importance(feature_model):
     assert np.all(member.genome[exp.top_genes[exp.gene_importance[exp.top_genes] > 0]])
     assert np.all(exp.combined_score[~member.genome] == 0.0)
     # the ensemble uses every member: only genes off in all of them are zero
-    ens = clf.explain(X[:30], member="ensemble", random_state=0)
+    ens = clf.explain(X[:30], member="front", random_state=0)
     off_everywhere = exp.gene_frequency == 0
     assert np.all(ens.gene_importance[off_everywhere] == 0.0)
-    assert ens.member == "ensemble"
+    assert ens.member == "front"
+    # every member choice of ensemble_predict names members here too
+    top = clf.explain(X[:30], member=("top", 2), random_state=0)
+    assert top.member == clf.pareto_front_.top(2).tolist()
+    with pytest.raises(ValueError, match="spelled member='front'"):
+        clf.explain(X[:30], member="ensemble")
 
 
 def test_neurons_encoding_explains_named_hidden_neurons(blobs):
@@ -285,7 +290,7 @@ def test_neurons_encoding_explains_named_hidden_neurons(blobs):
         # data are the member's hidden activations: zero for pruned neurons
         assert np.all(exp.data[:, ~genome] == 0.0) and np.all(exp.data >= 0)
     # pruning values add up exactly to log p(x) - log p(everything pruned)
-    logp = np.log(clf.pareto_front_[0].net.predict_proba(X[:20].astype(np.float32)))
+    logp = np.log(clf.pareto_front_[0].predict_proba(X[:20]))
     cls = np.searchsorted(clf.classes_, exp.target)
     np.testing.assert_allclose(exp.values.sum(axis=1) + exp.base_values,
                                logp[np.arange(20), cls], atol=1e-5)
@@ -478,8 +483,8 @@ def test_feature_input_has_no_pixel_maps(feature_model):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(member=99), "out of range"),
-    (dict(member="best"), "member must be"),
+    (dict(member=99), "Pareto front has"),
+    (dict(member="best"), "not understood"),
     (dict(member=True), "member must be"),
     (dict(n_top=0), "n_top"),
     (dict(max_samples=0), "max_samples"),

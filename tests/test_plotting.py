@@ -94,6 +94,17 @@ def test_pareto_front_draws_into_the_users_axes(fitted):
     fig.canvas.draw()
 
 
+def test_pareto_front_draws_a_front_without_its_estimator(fitted):
+    front = fitted.pareto_front_
+    disp = ParetoFrontDisplay.from_front(front, selected="accuracy")
+    assert disp.selected == front.select("accuracy")
+    np.testing.assert_allclose(disp.scatters_[0].get_offsets(), front.F[:, ::-1])
+    assert ParetoFrontDisplay.from_front(front).selected_ is None
+    same = ParetoFrontDisplay.from_estimator(fitted)
+    assert same.selected == fitted.best_index_
+    plt.close("all")
+
+
 def test_pareto_front_three_objectives_in_one_axes_or_an_array(fitted_3):
     disp = ParetoFrontDisplay.from_estimator(fitted_3)
     assert len(disp.axes_) == 4  # three pairs + one 3-D view

@@ -270,14 +270,17 @@ def test_gpu_fitted_estimator_unpickles_on_a_cpu_only_machine(reference, monkeyp
     proba = clf.predict_proba(X)
     clf._device = "cuda"
     clf._config = dataclasses.replace(clf._config, device="cuda")
-    for member in clf.pareto_front_:
-        member.net.device = "cuda"
+    front = clf.pareto_front_
+    clf.pareto_front_ = dataclasses.replace(front, members=[
+        dataclasses.replace(m, config=clf._config) for m in front])
     blob = pickle.dumps(clf)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skorch says it maps to the CPU
         loaded = pickle.loads(blob)
     assert loaded._device == "cpu" and loaded._config.device == "cpu"
+    # members compute where they are told (the estimator's device, now the
+    # CPU); their skorch nets are built on demand on the CPU
     assert all(str(m.net.device) == "cpu" for m in loaded.pareto_front_)
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
 

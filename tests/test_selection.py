@@ -38,9 +38,7 @@ def test_set_params_after_fit_changes_the_predicting_member(fitted, selection):
         index = _expected(clf, selection)
         assert clf.best_index_ == index
         member = clf.pareto_front_[index]
-        np.testing.assert_allclose(
-            clf.predict_proba(X), member.net.predict_proba(X.astype(np.float32)), atol=1e-6
-        )
+        np.testing.assert_allclose(clf.predict_proba(X), member.predict_proba(X), atol=1e-6)
         head = clf.export_model(head_only=True)  # export follows too
         assert head.summary()["layers"][0][0] == member.n_active
     finally:
@@ -103,3 +101,37 @@ def test_best_index_is_not_an_attribute_before_fit(fitted, make_tiny):
         unfitted.best_index_
     assert not hasattr(clone(clf), "best_index_")
     assert "best_index_" not in vars(clf)  # computed, never stored
+
+
+@pytest.mark.parametrize("name", ["knee", "tradeoff", "accuracy", "complexity"])
+def test_every_selection_string_is_a_rule_object(fitted, name):
+    from evoprune_sklearn.selection import RULES
+
+    clf, X, _ = fitted
+    old = clf.selection
+    try:
+        by_name = clf.set_params(selection=name).best_index_
+        rule = RULES[name]()
+        by_rule = clf.set_params(selection=rule).best_index_
+        assert by_name == by_rule == clf.pareto_front_.select(name) == rule.select(
+            clf.pareto_front_)
+    finally:
+        clf.set_params(selection=old)
+
+
+def test_a_custom_rule_object_selects(fitted):
+    from evoprune_sklearn.selection import SelectionRule
+
+    class Last(SelectionRule):
+        def _select(self, front):
+            return len(front) - 1
+
+    clf, X, _ = fitted
+    old = clf.selection
+    try:
+        clf.set_params(selection=Last())
+        assert clf.best_index_ == len(clf.pareto_front_) - 1
+        np.testing.assert_array_equal(clf.predict(X), clf.pareto_front_[-1].predict(X))
+        assert clone(clf).selection.__class__ is Last  # clone copies the rule
+    finally:
+        clf.set_params(selection=old)

@@ -121,7 +121,8 @@ def test_continuing_from_a_cut_generation_is_a_valid_but_other_search():
     cut.set_params(n_evaluations=24).fit(X, y)
     assert records(cut)[:3] == before
     assert [r["n_evaluations"] for r in cut.history_] == [6, 12, 15, 21, 24]
-    F = cut.pareto_front_.minimization_matrix()
+    front = cut.pareto_front_
+    F = front.F * np.where(front.greater_is_better, -1.0, 1.0)  # all to minimise
     dominated = [(np.all(F[j] <= F[i]) and np.any(F[j] < F[i]))
                  for i in range(len(F)) for j in range(len(F))]
     assert not any(dominated)
