@@ -999,7 +999,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         index = self.best_index_  # a bad selection fails before the backbone runs
         Xv, _ = self._validate_input(X, reset=False)
         features = self._features(Xv)
-        return self.pareto_front_[index].predict_proba(features)
+        return self.pareto_front_[index].predict_proba(features, self._device)
 
     def predict(self, X):
         """Class labels of the selected member, or voted by the ensemble.

@@ -150,29 +150,33 @@ class Member:
                     np.asarray(mask, dtype=np.float32), device=device)
             return torch.nn.functional.linear(x, *layers[-1])
 
-    def predict_proba(self, features):
+    def predict_proba(self, features, device="cpu"):
         """Class probabilities of the head on backbone features.
 
         Parameters
         ----------
         features : array-like of shape (n_samples, n_features)
             Backbone features (the estimator's ``extract_features``).
+        device : str, default="cpu"
+            Where to compute.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes), float64
             Columns follow ``classes``.
         """
-        logits = self.logits(features)
-        return torch.softmax(logits, dim=-1).numpy().astype(np.float64)
+        logits = self.logits(features, device)
+        return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
 
-    def predict(self, features):
+    def predict(self, features, device="cpu"):
         """Class labels predicted by the head on backbone features.
 
         Parameters
         ----------
         features : array-like of shape (n_samples, n_features)
             Backbone features (the estimator's ``extract_features``).
+        device : str, default="cpu"
+            Where to compute.
 
         Returns
         -------
@@ -180,7 +184,7 @@ class Member:
             Labels from ``classes`` (class indices when the member has no
             ``classes``).
         """
-        index = self.logits(features).argmax(dim=-1).numpy()
+        index = self.logits(features, device).argmax(dim=-1).cpu().numpy()
         return index if self.classes is None else self.classes[index]
 
     def module(self):

@@ -91,9 +91,11 @@ class SearchCallback(BaseEstimator):
             ``n_evaluations``, ``n_trained``, ``front_size``, ``seconds``,
             ``best_<objective>`` for each objective and ``hypervolume``.
         front : ParetoFront
-            The non-dominated members found so far (a snapshot). Each member
-            has ``genome`` and ``objectives``; ``net`` is built only after
-            the search, so it is None here.
+            The non-dominated members found so far (immutable: the search
+            builds a new front every generation, so it may be kept). Each
+            member has ``genome``, ``objectives`` and ``params``; the class
+            labels and training configuration are added after the search, so
+            ``predict`` works on the fitted ``pareto_front_`` only.
 
         Returns
         -------

@@ -363,7 +363,7 @@ def test_values_equal_shap_gradient_explainer(feature_model):
     from evoprune_sklearn._gradients import LogProba, expected_gradients
 
     clf, X, _ = feature_model
-    head = clf.pareto_front_[clf.best_index_].net.module_
+    head = clf.pareto_front_[clf.best_index_].module()
     model = LogProba([head])
     bg = torch.as_tensor(clf.background_.features)
     x = torch.as_tensor(X[:6], dtype=torch.float32)

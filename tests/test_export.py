@@ -46,7 +46,7 @@ def neuron_fit(blobs):
 
 def _masked_logits(clf, i, X):
     with torch.no_grad():
-        return clf.pareto_front_[i].net.module_(torch.as_tensor(X, dtype=torch.float32))
+        return clf.pareto_front_[i].module()(torch.as_tensor(X, dtype=torch.float32))
 
 
 def test_feature_encoding_export_equals_masked_head_and_is_smaller(feature_fit):

@@ -66,7 +66,7 @@ def attack_setup(fitted, digits):
     X, y = digits
     clf = fitted
     member = clf.pareto_front_[0]
-    model = nn.Sequential(clf.backbone_.unit_image_model(), member.net.module_).eval()
+    model = nn.Sequential(clf.backbone_.unit_image_model(), member.module()).eval()
     val = clf._val_index
     y_enc = np.searchsorted(clf.classes_, y[val])
     return clf, model, X[val], image_spec(X), y_enc
@@ -97,8 +97,8 @@ def test_temperature_one_is_the_max_softmax_baseline():
     X_val = X[clf._val_index].astype(np.float32)
     for member in clf.pareto_front_:
         with torch.no_grad():
-            logit_in = member.net.module_(torch.as_tensor(X_val)).double()
-            logit_out = member.net.module_(torch.as_tensor(X_ood, dtype=torch.float32)).double()
+            logit_in = member.module()(torch.as_tensor(X_val)).double()
+            logit_out = member.module()(torch.as_tensor(X_ood, dtype=torch.float32)).double()
         msp_in = torch.softmax(logit_in, dim=1).max(dim=1).values.numpy()
         msp_out = torch.softmax(logit_out, dim=1).max(dim=1).values.numpy()
         expected = ood_auroc(msp_in, msp_out)
@@ -228,7 +228,7 @@ def test_ood_ignored_without_odin_warns():
 
 # ---------------------------------------------------------------- adversarial
 def _member_heads(clf, n=None):
-    return [m.net.module_.eval() for m in list(clf.pareto_front_)[:n]]
+    return [m.module() for m in list(clf.pareto_front_)[:n]]
 
 
 def _clean_correct(clf, heads, X_val, y_val):
