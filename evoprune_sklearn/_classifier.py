@@ -88,8 +88,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ...) or other name from :func:`list_backbones`; a
         :class:`BackboneSpec`, e.g. your own network with its preprocessing,
         ``BackboneSpec(module=net, input_size=64, mean=..., std=...)`` (the
-        module is copied at fit time; such an estimator cannot be
-        :meth:`save`\ d); or None when ``X`` is already a 2-D feature matrix.
+        module is copied at fit time; :meth:`save` refuses such an
+        estimator); or None when ``X`` is already a 2-D feature matrix.
     weights : {"DEFAULT"}, path or None, default="DEFAULT"
         Pretrained weights of the backbone: ``"DEFAULT"`` (bundled for
         ``efficientnet_lite0``; torchvision's download/cache otherwise; a
@@ -414,7 +414,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "backbone": [str, BackboneSpec, None],
+        # a bare nn.Module passes here to get validate_backbone_args' hint
+        "backbone": [str, BackboneSpec, torch.nn.Module, None],
         "weights": [str, os.PathLike, None],
         "image_size": [Interval(numbers.Integral, 8, None, closed="left"), None],
         "encoding": [StrOptions({"features", "neurons"})],
