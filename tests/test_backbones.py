@@ -317,3 +317,27 @@ def test_bad_user_backbones_are_refused_before_fit_work():
         get_backbone(tiny_spec(module=flat))
     with pytest.raises(ValueError, match="declares n_features=9"):
         get_backbone(tiny_spec(n_features=9))
+
+
+def build_tiny_net(weights):
+    """A registered builder (module level, so that workers can unpickle it)."""
+    return TinyNet()
+
+
+def test_registered_user_backbone_saves_and_loads(tmp_path):
+    from evoprune_sklearn._backbones._api import _REGISTRY
+
+    X, y = quadrant_digits()
+    try:
+        register_backbone("tiny_saved_net", BackboneSpec(
+            builder=build_tiny_net, input_size=16, mean=(0.5,) * 3, std=(0.25,) * 3))
+        clf = EvoPruneClassifier(backbone="tiny_saved_net", hidden_layer_sizes=(8,),
+                                 objectives=("accuracy", "complexity"), pop_size=4,
+                                 n_evaluations=8, lr=0.05, max_epochs=30,
+                                 random_state=0).fit(X, y)
+        path = clf.save(tmp_path / "m.safetensors")
+        same = EvoPruneClassifier.load(path)
+        np.testing.assert_array_equal(same.predict_proba(X), clf.predict_proba(X))
+        assert same.backbone_.last_conv_map(torch.zeros(1, 3, 16, 16)).shape == (1, 8, 16, 16)
+    finally:
+        _REGISTRY.pop("tiny_saved_net", None)

@@ -15,6 +15,7 @@ Modelled on torchvision's ``models/_api.py`` (``register_model``,
 
 import copy
 import dataclasses
+import hashlib
 import numbers
 import os
 from typing import Callable, Optional
@@ -154,6 +155,29 @@ class BackboneSpec:
         if self.module is not None:
             return type(self.module).__name__
         return getattr(self.builder, "__name__", "backbone")
+
+    def fingerprint(self):
+        """A text that changes when the network or its preprocessing does.
+
+        Checkpoints compare it to refuse resuming a search with another
+        network: ``repr`` plus a digest of the module's weights (or the
+        builder's qualified name).
+
+        Returns
+        -------
+        fingerprint : str
+        """
+        h = hashlib.sha256(repr(self).encode())
+        if self.module is not None:
+            for key, value in self.module.state_dict().items():
+                h.update(key.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            # a qualified name, not repr (a partial's repr holds an address)
+            qualname = getattr(self.builder, "__qualname__",
+                               type(self.builder).__qualname__)
+            h.update(f"{getattr(self.builder, '__module__', '')}.{qualname}".encode())
+        return f"{self!r}#{h.hexdigest()[:16]}"
 
     def __repr__(self):
         source = (f"module={type(self.module).__name__}" if self.module is not None
@@ -373,6 +397,23 @@ class Backbone:
     feature_map : callable, default=None
         ``feature_map(module, x)``: the last convolutional map (see
         :class:`BackboneSpec`).
+
+    Attributes
+    ----------
+    n_features : int
+        Width of the feature vector (measured by a probe forward pass).
+    n_images_forwarded : int
+        Images passed through :meth:`extract` so far.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evoprune_sklearn import get_backbone
+    >>> from evoprune_sklearn._images import image_spec
+    >>> backbone = get_backbone("resnet18", weights=None, image_size=32)
+    >>> X = np.zeros((2, 20, 20, 3), dtype=np.uint8)
+    >>> backbone.extract(X, image_spec(X)).shape
+    (2, 512)
     """
 
     def __init__(self, name, module, input_size, mean, std, feature_map=None):
@@ -628,5 +669,11 @@ def load_backbone(name, weights="DEFAULT", image_size=None):
     Returns
     -------
     backbone : Backbone
+
+    Examples
+    --------
+    >>> from evoprune_sklearn import load_backbone
+    >>> load_backbone("resnet18", weights=None, image_size=32).n_features
+    512
     """
     return get_backbone(name, weights, image_size)
