@@ -7,13 +7,8 @@ architecture in ``efficientnet-lite-pytorch``, so nothing is downloaded.
 import torch
 from torch import nn
 
-from ._api import (
-    _BUILTIN,
-    BackboneSpec,
-    apply_state_dict,
-    load_state_dict_file,
-    register_backbone,
-)
+from ._api import BackboneSpec, register_backbone
+from ._extractor import apply_state_dict, load_state_dict_file
 
 __all__ = ["NAME", "LiteFeatures", "build", "lite_feature_map"]
 
@@ -60,4 +55,3 @@ register_backbone(NAME, BackboneSpec(
     mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
     n_features=1280, feature_map=lite_feature_map,
 ))
-_BUILTIN.add(NAME)

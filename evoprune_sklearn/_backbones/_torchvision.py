@@ -9,14 +9,8 @@ import functools
 
 from torch import nn
 
-from ._api import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    BackboneSpec,
-    apply_state_dict,
-    load_state_dict_file,
-    register_backbone_family,
-)
+from ._api import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec, register_backbone_family
+from ._extractor import apply_state_dict, load_state_dict_file
 
 __all__ = ["model_names", "make_spec", "build", "strip_classifier"]
 
