@@ -267,6 +267,10 @@ def test_user_spec_survives_clone_and_get_params():
     b = get_backbone(twin.backbone).extract(X, image_spec(X))
     np.testing.assert_array_equal(a, b)
     assert "BackboneSpec(module=TinyNet, input_size=16" in repr(clf)
+    # checkpoints compare the network's weights, not only its class name
+    assert twin.backbone.fingerprint() == spec.fingerprint()
+    other = tiny_spec(module=torch.nn.Sequential(TinyNet(), torch.nn.Identity()))
+    assert other.fingerprint() != spec.fingerprint()
 
 
 def test_user_module_weights_file_and_registration(tmp_path):
