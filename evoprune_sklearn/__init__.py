@@ -1,7 +1,15 @@
 """evoprune_sklearn: small, robust, explainable image classifiers from pretrained
 networks, by multi-objective evolutionary pruning (MO-EvoPruneDeepTL)."""
 
-from ._backbones import Backbone, available_backbones, load_backbone
+from ._backbones import (
+    Backbone,
+    BackboneSpec,
+    available_backbones,
+    get_backbone,
+    list_backbones,
+    load_backbone,
+    register_backbone,
+)
 from ._classifier import EvoPruneClassifier
 from ._export import CompactHead, PrunedNetwork
 from ._front import Member, ParetoFront
@@ -20,6 +28,10 @@ __all__ = [
     "CompactHead",
     "PrunedNetwork",
     "Backbone",
+    "BackboneSpec",
+    "register_backbone",
+    "list_backbones",
+    "get_backbone",
     "available_backbones",
     "load_backbone",
     "__version__",

@@ -133,6 +133,8 @@ def _jsonable(value):
     if isinstance(value, np.random.RandomState):
         # The seeds drawn from it are stored in the checkpoint and reused.
         return "RandomState instance"
+    if hasattr(value, "fingerprint"):  # BackboneSpec: its weights count too
+        return value.fingerprint()
     return repr(value)
 
 

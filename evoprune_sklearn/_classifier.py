@@ -28,11 +28,20 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._backbones import load_backbone, validate_backbone_args
+from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
 from .callbacks import check_callbacks
 from .datasets import ImageFolderArray
 from ._engine import TrainingConfig, refit_members, train_heads
+from ._explain import (
+    background_from,
+    check_explain_options,
+    check_target,
+    explain,
+    resolve_member,
+    sample_rows,
+)
+from ._export import check_member_index, export_member
 from ._weights import fit_weights, merge_samples
 from ._background import sample_background
 from ._front import Member, gene_names
@@ -76,15 +85,20 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    backbone : str or None, default="efficientnet_lite0"
+    backbone : str, BackboneSpec or None, default="efficientnet_lite0"
         ``"efficientnet_lite0"`` (ImageNet weights bundled, works offline), any
         torchvision classification model name (``"resnet50"``, ``"vgg19"``,
-        ...), or None when ``X`` is already a 2-D feature matrix.
+        ...) or other name from :func:`list_backbones`; a
+        :class:`BackboneSpec`, e.g. your own network with its preprocessing,
+        ``BackboneSpec(module=net, input_size=64, mean=..., std=...)`` (the
+        module is copied at fit time; :meth:`save` refuses such an
+        estimator); or None when ``X`` is already a 2-D feature matrix.
     weights : {"DEFAULT"}, path or None, default="DEFAULT"
         Pretrained weights of the backbone: ``"DEFAULT"`` (bundled for
-        ``efficientnet_lite0``; torchvision's download/cache otherwise), None
-        for random initialisation, or a path to a state_dict file (read with
-        ``torch.load(weights_only=True)``, never executing code).
+        ``efficientnet_lite0``; torchvision's download/cache otherwise; a
+        ``BackboneSpec(module=...)``'s own), None for random initialisation
+        (not for a spec holding a module), or a path to a state_dict file
+        (read with ``torch.load(weights_only=True)``, never executing code).
     image_size : int, default=None
         Side length images are resized to before the backbone; the
         backbone's own input size (224 for ImageNet models) when None.
@@ -411,7 +425,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "backbone": [str, None],
+        # a bare nn.Module passes here to get validate_backbone_args' hint
+        "backbone": [str, BackboneSpec, torch.nn.Module, None],
         "weights": [str, os.PathLike, None],
         "image_size": [Interval(numbers.Integral, 8, None, closed="left"), None],
         "encoding": [StrOptions({"features", "neurons"})],
@@ -784,7 +799,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         if self.backbone is None:
             self.backbone_ = None
         else:
-            self.backbone_ = load_backbone(self.backbone, self.weights, self.image_size)
+            self.backbone_ = get_backbone(self.backbone, self.weights, self.image_size)
         features = self._features(Xv, verbose=self.verbose, desc="training images")
         t_features = time.perf_counter() - t0
         self.background_ = sample_background(
@@ -890,7 +905,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = history
         self.gene_names_ = gene_names(
             self.encoding, self._config.hidden_layer_sizes, self._config.n_features,
-            backbone=self.backbone, feature_names_in=getattr(self, "feature_names_in_", None),
+            backbone=None if self.backbone_ is None else self.backbone_.name,
+            feature_names_in=getattr(self, "feature_names_in_", None),
         )
         self.pareto_front_ = dataclasses.replace(
             front, members=tuple(members), gene_names=self.gene_names_,
@@ -1209,10 +1225,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         >>> program.module()(torch.zeros(1, 20)).shape
         torch.Size([1, 2])
         """
-        from ._export import export_member
-
         check_is_fitted(self)
-        return export_member(self, member, head_only)
+        index = check_member_index(
+            self.best_index_ if member is None else member, len(self.pareto_front_))
+        return export_member(self.pareto_front_[index].module(), self.backbone_,
+                             head_only)
 
     def explain(self, X, member=None, n_top=10, background=None, max_samples=64,
                 target=None, pixels=None, pixel_method="gradient", method="gradient",
@@ -1296,13 +1313,45 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         ...                  atol=1e-5))
         True
         """
-        from ._explain import explain
-
         check_is_fitted(self)
+        images_in = self.backbone_ is not None
+        n_top, max_samples, want_pixels = check_explain_options(
+            n_top, max_samples, method, pixel_method, pixels, images_in)
+        front = self.pareto_front_
+        label, indices = resolve_member(member, front, lambda: self.best_index_)
+        Xv, _ = self._validate_input(X, reset=False)
+        n = len(Xv[0]) if images_in else len(Xv)
+        rows, seed = sample_rows(n, max_samples, random_state)
+        target_enc = None if target is None else check_target(self.classes_, target, n,
+                                                              rows)
+        bg = None
+        if method == "gradient" or want_pixels:
+            if background is None:
+                bg = getattr(self, "background_", None)
+                if bg is None:
+                    raise ValueError(
+                        "This classifier holds no background sample (it was fitted by "
+                        "an older version); pass background= explicitly."
+                    )
+            else:
+                bgv, _ = self._validate_input(background, reset=False)
+                bg = background_from(self._features(bgv), bgv if images_in else None)
+        if images_in:
+            images = (Xv[0][rows], Xv[1])
+            feats = self._features(images)
+        else:
+            images, feats = None, np.asarray(Xv, dtype=np.float32)[rows]
+        names = getattr(self, "gene_names_", None)
+        if names is None:  # fitted before gene names were kept
+            names = [f"gene{k}" for k in range(self.n_genes_)]
         return explain(
-            self, X, member=member, n_top=n_top, background=background,
-            max_samples=max_samples, target=target, pixels=pixels,
-            pixel_method=pixel_method, method=method, random_state=random_state,
+            [front[i].module().to(self._device) for i in indices], feats,
+            genomes=np.array([m.genome for m in front]), indices=indices, label=label,
+            classes=self.classes_, encoding=self._config.encoding,
+            gene_names=[str(g) for g in names], rows=rows, seed=seed, target=target_enc,
+            background=bg, images=images, backbone=self.backbone_, device=self._device,
+            want_pixels=want_pixels, n_top=n_top, pixel_method=pixel_method,
+            method=method,
         )
 
     # ------------------------------------------------------------- save/load
@@ -1333,6 +1382,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             When a parameter or fitted attribute holds a value the format
             cannot store (for example an arbitrary Python object); its name
             is in the message. Nothing is silently left out.
+            Also when ``backbone`` is a :class:`BackboneSpec` (a network
+            given as an object): register it by name instead (see
+            :func:`register_backbone`), or export the network with
+            :meth:`export_model`.
 
         See Also
         --------
@@ -1355,6 +1408,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         from ._persistence import save_estimator
 
         check_is_fitted(self)
+        if isinstance(self.backbone, BackboneSpec):
+            raise TypeError(
+                "save() cannot store backbone=BackboneSpec(...): the file holds no "
+                "code, so a network it did not register cannot be rebuilt. Register "
+                "the builder with register_backbone(name, spec) and fit with "
+                "backbone=name (register it again before load), or keep the model "
+                "with torch.save(clf.export_model().state_dict(), path)."
+            )
         save_estimator(self, path)
         return os.fspath(path)
 

@@ -23,6 +23,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 from ._background import Background
 from ._ensemble import resolve_members
@@ -35,29 +36,35 @@ from ._gradients import (
 )
 from ._images import to_unit_tensor
 
-__all__ = ["METHODS", "PIXEL_METHODS", "explain"]
+__all__ = [
+    "METHODS", "PIXEL_METHODS", "background_from", "check_explain_options",
+    "check_target", "explain", "resolve_member", "sample_rows",
+]
 
 METHODS = ("gradient", "pruning")
 PIXEL_METHODS = ("gradient", "feature_map")
 
 
-# ------------------------------------------------------------------ members
-def _resolve_member(clf, member):
-    """``(label, indices)``: the ``member`` of the explanation and its front indices.
+# ------------------------------------------------------------------ inputs
+def resolve_member(member, front, best_index):
+    """``member=`` of ``explain`` -> ``(label, indices)`` into ``front``.
 
     ``member`` is None (the selected member), an int index, or any choice of
     several members ``ensemble_predict`` takes (``"front"``, a list of
     indices, ``("top", k)``, ``("window", objective, lo, hi)``).
+    ``best_index`` is a callable giving the selected member, asked only when
+    ``member`` is None (selecting may raise for a bad ``selection``).
     """
     if member is None:
-        return clf.best_index_, [clf.best_index_]
+        best = best_index()
+        return best, [best]
     if isinstance(member, str) and member == "ensemble":
         raise ValueError(
             "member='ensemble' is now spelled member='front' (every member's "
             "soft vote)."
         )
     try:
-        idx = resolve_members(clf.pareto_front_, member, name="member")
+        idx = resolve_members(front, member, name="member")
     except TypeError as exc:
         raise ValueError(str(exc)) from None
     idx = [int(i) for i in idx]
@@ -72,7 +79,37 @@ def _check_int(value, name, low):
     return int(value)
 
 
-def _check_target(clf, target, n, rows):
+def check_explain_options(n_top, max_samples, method, pixel_method, pixels, images_in):
+    """Validate the options of ``explain``; returns (n_top, max_samples, want_pixels)."""
+    n_top = _check_int(n_top, "n_top", 1)
+    max_samples = _check_int(max_samples, "max_samples", 1)
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be 'gradient' or 'pruning', got {method!r}.")
+    if not isinstance(pixel_method, str) or pixel_method not in PIXEL_METHODS:
+        raise ValueError(
+            f"pixel_method must be 'gradient' or 'feature_map', got {pixel_method!r}."
+        )
+    if pixels not in (None, True, False):
+        raise ValueError(f"pixels must be None, True or False, got {pixels!r}.")
+    if pixels and not images_in:
+        raise ValueError(
+            "Pixel attributions need image input, but this classifier was fitted "
+            "with backbone=None on a feature matrix; only gene importances can be "
+            "explained. Pass pixels=None or False."
+        )
+    return n_top, max_samples, images_in if pixels is None else bool(pixels)
+
+
+def sample_rows(n, max_samples, random_state):
+    """The explained rows (sorted, at most ``max_samples``) and the seed of the rest."""
+    rng = check_random_state(random_state)
+    rows = np.sort(rng.choice(n, max_samples, replace=False)) if n > max_samples \
+        else np.arange(n)
+    return rows, int(rng.randint(0, 2**31 - 1))
+
+
+def check_target(classes, target, n, rows):
+    """Encoded target class of each explained row."""
     target_arr = np.asarray(target)
     if target_arr.ndim == 0:
         target_arr = np.repeat(target_arr, n)
@@ -81,32 +118,32 @@ def _check_target(clf, target, n, rows):
             f"target must be one class label or one per sample of X ({n}), "
             f"got shape {target_arr.shape}."
         )
-    unknown = sorted(set(target_arr.tolist()) - set(clf.classes_.tolist()), key=str)
+    unknown = sorted(set(target_arr.tolist()) - set(classes.tolist()), key=str)
     if unknown:
         raise ValueError(
             f"target holds label(s) {unknown} not among the classes "
-            f"{clf.classes_.tolist()}."
+            f"{classes.tolist()}."
         )
-    return np.searchsorted(clf.classes_, target_arr[rows])
+    return np.searchsorted(classes, target_arr[rows])
 
 
-def _background(clf, background, images_in):
-    if background is None:
-        bg = getattr(clf, "background_", None)
-        if bg is None:
-            raise ValueError(
-                "This classifier holds no background sample (it was fitted by an "
-                "older version); pass background= explicitly."
-            )
-        return bg
-    bgv, _ = clf._validate_input(background, reset=False)
+def background_from(features, images=None):
+    """A :class:`Background` of a user's reference samples.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n, n_features)
+        Their backbone features (or the features themselves).
+    images : tuple (X, ImageSpec) or None
+        Their images, kept as uint8 for pixel attributions.
+    """
     bg_images = None
-    if images_in:
-        unit = to_unit_tensor(bgv[0], bgv[1])
+    if images is not None:
+        unit = to_unit_tensor(images[0], images[1])
         bg_images = np.ascontiguousarray(
             (unit * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         )
-    return Background(clf._features(bgv), bg_images)
+    return Background(features, bg_images)
 
 
 def _channels_last(values, channels):
@@ -120,33 +157,24 @@ def _channels_last(values, channels):
     return np.moveaxis(values, 1, -1)
 
 
-def gene_names(clf):
-    """The estimator's gene names (``gene_names_``, or generic for old fits)."""
-    names = getattr(clf, "gene_names_", None)
-    if names is None:
-        names = [f"gene{k}" for k in range(clf.n_genes_)]
-    return [str(n) for n in names]
-
-
-def _pixel_explanation(clf, heads, images, spec, bg, feats, gene_values, base, targets,
-                       pixel_method, seed):
+def _pixel_explanation(heads, backbone, images, spec, bg, feats, gene_values, base,
+                       targets, encoding, device, pixel_method, seed):
     """Pixel attributions as a ``shap.Explanation`` of ``(n, H, W, C)`` values and images."""
     import shap
 
-    device = clf._device
     unit = to_unit_tensor(images, spec).to(device)
     if pixel_method == "gradient":
-        clf.backbone_.to(device)
-        raw = pixel_gradients(heads, clf.backbone_, bg.unit_images().to(device), unit,
+        backbone.to(device)
+        raw = pixel_gradients(heads, backbone, bg.unit_images().to(device), unit,
                               targets, seed)
     else:
         # per-feature values: the genes' own, or expected gradients of the
         # features when genes are neurons
-        feature_values = gene_values if clf._config.encoding == "features" else \
+        feature_values = gene_values if encoding == "features" else \
             gradient_gene_values(heads, feats, torch.as_tensor(bg.features, device=device),
                                  targets, "features", seed)
         heat = feature_map_attributions(
-            clf.backbone_, unit, feature_values, (spec.height, spec.width)
+            backbone, unit, feature_values, (spec.height, spec.width)
         )
         # no colour resolution: split each pixel's value evenly over channels
         raw = np.repeat(heat[:, None] / 3.0, 3, axis=1)
@@ -154,66 +182,66 @@ def _pixel_explanation(clf, heads, images, spec, bg, feats, gene_values, base, t
     return shap.Explanation(_channels_last(raw, spec.channels), base_values=base, data=data)
 
 
-def explain(clf, X, *, member=None, n_top=10, background=None, max_samples=64,
-            target=None, pixels=None, pixel_method="gradient", method="gradient",
-            random_state=None):
-    """Implementation of :meth:`EvoPruneClassifier.explain` (see there)."""
-    from sklearn.utils import check_random_state
+# ------------------------------------------------------------------ explain
+def explain(heads, features, *, genomes, indices, label, classes, encoding, gene_names,
+            rows, seed, target=None, background=None, images=None, backbone=None,
+            device="cpu", want_pixels=False, n_top=10, pixel_method="gradient",
+            method="gradient"):
+    """Explain the explained rows; the work behind :meth:`EvoPruneClassifier.explain`.
 
-    from ._explanation import Explanation
+    Parameters
+    ----------
+    heads : list of MaskedHead
+        The explained members' heads (their soft vote when several).
+    features : ndarray of shape (n_rows, n_features)
+        Head inputs of the explained rows.
+    genomes : ndarray of shape (n_members, n_genes)
+        Every front member's genome (gene frequency, active genes).
+    indices : list of int
+        Front indices of ``heads``.
+    label : int, list of int or "front"
+        How the explained member(s) are named in the result.
+    classes : ndarray
+        Class labels.
+    encoding : {"features", "neurons"}
+    gene_names : list of str
+    rows : ndarray of int
+        Row indices of the explained samples in the caller's ``X``.
+    seed : int
+        Seeds the expected-gradients draws and permutations.
+    target : ndarray of int or None
+        Encoded class explained per row; the predicted one when None.
+    background : Background or None
+        Reference samples (needed for ``method="gradient"`` and pixels).
+    images : tuple (X, ImageSpec) or None
+        The explained rows' images, for pixel attributions.
+    backbone : Backbone or None
+    device : str
+    want_pixels : bool
+    n_top : int
+    pixel_method : {"gradient", "feature_map"}
+    method : {"gradient", "pruning"}
 
-    n_top = _check_int(n_top, "n_top", 1)
-    max_samples = _check_int(max_samples, "max_samples", 1)
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be 'gradient' or 'pruning', got {method!r}.")
-    if not isinstance(pixel_method, str) or pixel_method not in PIXEL_METHODS:
-        raise ValueError(
-            f"pixel_method must be 'gradient' or 'feature_map', got {pixel_method!r}."
-        )
-    if pixels not in (None, True, False):
-        raise ValueError(f"pixels must be None, True or False, got {pixels!r}.")
-    images_in = clf.backbone_ is not None
-    if pixels and not images_in:
-        raise ValueError(
-            "Pixel attributions need image input, but this classifier was fitted "
-            "with backbone=None on a feature matrix; only gene importances can be "
-            "explained. Pass pixels=None or False."
-        )
-    want_pixels = images_in if pixels is None else bool(pixels)
-    label, indices = _resolve_member(clf, member)
+    Returns
+    -------
+    explanation : Explanation
+    """
+    from ._explanation import Explanation  # imports shap (optional dependency)
 
-    Xv, _ = clf._validate_input(X, reset=False)
-    n = len(Xv[0]) if images_in else len(Xv)
-    rng = check_random_state(random_state)
-    rows = np.sort(rng.choice(n, max_samples, replace=False)) if n > max_samples \
-        else np.arange(n)
-    seed = int(rng.randint(0, 2**31 - 1))
-    target_enc = None if target is None else _check_target(clf, target, n, rows)
-    bg = _background(clf, background, images_in) if (
-        method == "gradient" or want_pixels) else None
-
-    if images_in:
-        X_sel, spec = Xv[0][rows], Xv[1]
-        feats = clf._features((X_sel, spec))
-    else:
-        feats = np.asarray(Xv, dtype=np.float32)[rows]
-    device = clf._device
-    encoding = clf._config.encoding
-    heads = [clf.pareto_front_[i].module().to(device) for i in indices]
-    feats_t = torch.as_tensor(feats, device=device)
+    images_in = backbone is not None
+    feats_t = torch.as_tensor(features, device=device)
     with torch.no_grad():
         logp = LogProba(heads)(feats_t).cpu().numpy()
     pred_enc = logp.argmax(axis=1)
-    if target_enc is None:
-        target_enc = pred_enc
+    target_enc = pred_enc if target is None else target
 
-    genomes = np.array([m.genome for m in clf.pareto_front_])
     if method == "gradient":
-        bg_t = torch.as_tensor(bg.features, device=device)
+        bg_t = torch.as_tensor(background.features, device=device)
         values = gradient_gene_values(heads, feats_t, bg_t, target_enc, encoding, seed)
         with torch.no_grad():
             base = LogProba(heads)(bg_t).cpu().numpy().mean(axis=0)[target_enc]
     else:
+        # shap is an optional dependency, imported with the method that needs it
         from ._pruning_shap import pruning_gene_values
 
         active = genomes[indices].any(axis=0)
@@ -222,8 +250,9 @@ def explain(clf, X, *, member=None, n_top=10, background=None, max_samples=64,
 
     pix, pix_error = None, None
     if want_pixels:
-        pix = _pixel_explanation(clf, heads, X_sel, spec, bg, feats_t, values, base,
-                                 target_enc, pixel_method, seed)
+        pix = _pixel_explanation(heads, backbone, images[0], images[1], background,
+                                 feats_t, values, base, target_enc, encoding, device,
+                                 pixel_method, seed)
     elif images_in:
         pix_error = ("Pixel attributions were not computed: explain() was called with "
                      "pixels=False.")
@@ -235,13 +264,13 @@ def explain(clf, X, *, member=None, n_top=10, background=None, max_samples=64,
 
     return Explanation(
         values, base, gene_data(heads, feats_t, encoding),
-        gene_names=gene_names(clf),
+        gene_names=gene_names,
         gene_frequency=genomes.mean(axis=0),
-        target=clf.classes_[target_enc],
-        predicted=clf.classes_[pred_enc],
+        target=classes[target_enc],
+        predicted=classes[pred_enc],
         sample_index=rows,
         member=label,
-        classes=clf.classes_,
+        classes=classes,
         n_top=n_top,
         method=method,
         pixels=pix,

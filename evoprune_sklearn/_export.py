@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CompactHead", "PrunedNetwork", "compact_head", "export_member"]
+__all__ = ["CompactHead", "PrunedNetwork", "check_member_index", "compact_head", "export_member"]
 
 
 def _n_parameters(module):
@@ -200,29 +200,47 @@ def compact_head(masked_head):
     return head.eval()
 
 
-def export_member(clf, member=None, head_only=False):
-    """Implementation of :meth:`EvoPruneClassifier.export_model`."""
-    front = clf.pareto_front_
-    if member is None:
-        member = clf.best_index_
+def check_member_index(member, n_members):
+    """Validate ``member=`` of ``export_model`` (an int index into the front)."""
     if isinstance(member, bool) or not isinstance(member, (int, np.integer)):
         raise TypeError(f"member must be an int index or None, got {member!r}.")
-    if not 0 <= member < len(front):
+    if not 0 <= member < n_members:
         raise ValueError(
-            f"member={member} but the Pareto front has {len(front)} member(s) "
-            f"(valid indices 0..{len(front) - 1})."
+            f"member={member} but the Pareto front has {n_members} member(s) "
+            f"(valid indices 0..{n_members - 1})."
         )
+    return int(member)
+
+
+def export_member(masked_head, backbone=None, head_only=False):
+    """A member's head, compacted, alone or behind its frozen backbone.
+
+    The work behind :meth:`EvoPruneClassifier.export_model`.
+
+    Parameters
+    ----------
+    masked_head : MaskedHead
+        The member's trained head.
+    backbone : Backbone or None
+        The estimator's backbone (None for feature input).
+    head_only : bool, default=False
+        Return the :class:`CompactHead` alone.
+
+    Returns
+    -------
+    model : CompactHead or PrunedNetwork
+    """
     if not isinstance(head_only, (bool, np.bool_)):
         raise TypeError(f"head_only must be a bool, got {head_only!r}.")
-    head = compact_head(front[int(member)].module())
-    if head_only or clf.backbone_ is None:
-        if not head_only:
-            raise ValueError(
-                "head_only=False needs a backbone, but this estimator was fitted "
-                "with backbone=None (features in); use head_only=True."
-            )
+    if not head_only and backbone is None:
+        raise ValueError(
+            "head_only=False needs a backbone, but this estimator was fitted "
+            "with backbone=None (features in); use head_only=True."
+        )
+    head = compact_head(masked_head)
+    if head_only:
         return head
-    body = copy.deepcopy(clf.backbone_.unit_image_model()).cpu().eval()
+    body = copy.deepcopy(backbone.unit_image_model()).cpu().eval()
     for p in body.parameters():
         p.requires_grad_(False)
-    return PrunedNetwork(body, head, clf.backbone_.input_size).eval()
+    return PrunedNetwork(body, head, backbone.input_size).eval()

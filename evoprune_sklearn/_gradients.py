@@ -207,41 +207,13 @@ def pixel_gradients(heads, backbone, background_images, images, targets, seed):
 
 
 # ------------------------------------------------------------- feature maps
-def _last_conv_map(backbone, images):
-    """The backbone's last convolutional map ``(n, K, h, w)`` of unit images."""
-    from ._backbones import _LiteFeatures
-
-    size = backbone.input_size
-    x = images
-    if tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear",
-                          align_corners=False, antialias=x.shape[-1] > size)
-    x = backbone.normalize(x)
-    module = backbone.module
-    with torch.no_grad():
-        if isinstance(module, _LiteFeatures):
-            return module.model.extract_features(x)
-        pools = [m for m in module.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
-        if not pools:
-            raise ValueError(
-                f"pixel_method='feature_map' needs a backbone that ends in an "
-                f"adaptive average pool; {backbone.name!r} does not expose one. "
-                "Use pixel_method='gradient'."
-            )
-        captured = {}
-        handle = pools[-1].register_forward_hook(
-            lambda m, inp, out: captured.setdefault("map", inp[0])
-        )
-        try:
-            module(x)
-        finally:
-            handle.remove()
-        return captured["map"]
-
-
 def feature_map_attributions(backbone, images, feature_shap, size):
-    """Spread each feature's SHAP value over its map, then upsample to ``size``."""
-    fmap = _last_conv_map(backbone, images).float()
+    """Spread each feature's SHAP value over its map, then upsample to ``size``.
+
+    The map is the backbone's own ``feature_map`` hook (its spec's), so any
+    registered or user backbone with a convolutional trunk works here.
+    """
+    fmap = backbone.last_conv_map(images).float()
     total = fmap.sum(dim=(2, 3), keepdim=True)
     # a feature absent from the image (all-zero map) can still carry SHAP value
     # (its absence matters); it has no location, so it is spread evenly

@@ -206,6 +206,8 @@ class _Writer:
     def _backbone(self, value, where):
         state = dict(vars(value))
         module = state.pop("module")
+        # code, not data: the registry gives it back from the name at load time
+        state.pop("feature_map", None)
         return {"$": "backbone", "name": value.name, "input_size": value.input_size,
                 "module": self._module_state(module), "v": self.encode(state, where)}
 

@@ -1,0 +1,259 @@
+"""The frozen feature extractor a backbone becomes, and state_dict files.
+
+:class:`Backbone` is what :func:`~evoprune_sklearn.get_backbone` returns and
+``EvoPruneClassifier.backbone_`` holds: the network frozen, with its
+preprocessing, extracting features once per fit in batches under
+:func:`torch.inference_mode`.
+"""
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._images import resize_batch, to_unit_tensor
+
+__all__ = ["Backbone", "apply_state_dict", "load_state_dict_file", "pooled_input_map"]
+
+
+# -------------------------------------------------------------- weight files
+def load_state_dict_file(path):
+    """Read a state_dict file safely (``torch.load(weights_only=True)``).
+
+    Parameters
+    ----------
+    path : str
+        A file written by ``torch.save(module.state_dict(), path)``.
+
+    Returns
+    -------
+    state : dict of str to torch.Tensor
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"weights file {path!r} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise ValueError(
+            f"weights file {path!r} could not be read as a tensor state_dict "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    if not isinstance(state, dict) or not state or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(
+            f"weights file {path!r} does not hold a state_dict (a mapping of "
+            "parameter names to tensors)."
+        )
+    return state
+
+
+def apply_state_dict(targets, state, path):
+    """Load ``state`` strictly into the first of ``targets`` it fits.
+
+    Parameters
+    ----------
+    targets : list of torch.nn.Module
+        Candidates, e.g. the full network and its headless trunk.
+    state : dict
+    path : str
+        For the error message.
+    """
+    errors = []
+    for target in targets:
+        try:
+            target.load_state_dict(state, strict=True)
+            return
+        except RuntimeError as exc:
+            errors.append(str(exc).splitlines()[0])
+    raise ValueError(
+        f"weights file {path!r} does not match the backbone's architecture: "
+        f"{errors[0]}"
+    )
+
+
+# ------------------------------------------------------------------ backbone
+class Backbone:
+    """A frozen feature extractor with its preprocessing.
+
+    Built by :func:`get_backbone`; this is ``EvoPruneClassifier.backbone_``.
+
+    Parameters
+    ----------
+    name : str
+        Registry or display name.
+    module : torch.nn.Module
+        Maps normalised ``(n, 3, S, S)`` images to ``(n, n_features)``.
+    input_size : int
+        Side length images are resized to.
+    mean, std : tuple of float
+        Per-channel normalisation applied to ``[0, 1]`` images.
+    feature_map : callable, default=None
+        ``feature_map(module, x)``: the last convolutional map (see
+        :class:`BackboneSpec`).
+
+    Attributes
+    ----------
+    n_features : int
+        Width of the feature vector (measured by a probe forward pass).
+    n_images_forwarded : int
+        Images passed through :meth:`extract` so far.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evoprune_sklearn import get_backbone
+    >>> from evoprune_sklearn._images import image_spec
+    >>> backbone = get_backbone("resnet18", weights=None, image_size=32)
+    >>> X = np.zeros((2, 20, 20, 3), dtype=np.uint8)
+    >>> backbone.extract(X, image_spec(X)).shape
+    (2, 512)
+    """
+
+    def __init__(self, name, module, input_size, mean, std, feature_map=None):
+        self.name = name
+        self.module = module.eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.input_size = int(input_size)
+        self.mean = tuple(mean)
+        self.std = tuple(std)
+        self.feature_map = feature_map
+        self.n_images_forwarded = 0
+        with torch.inference_mode():
+            probe = torch.zeros(1, 3, self.input_size, self.input_size)
+            try:
+                out = self.module(self.normalize(probe))
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"image_size={self.input_size} is too small for backbone "
+                    f"{name!r} ({str(exc).splitlines()[0]}); use a larger image_size."
+                ) from exc
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            raise ValueError(
+                f"backbone {name!r} must map (n, 3, S, S) images to a 2-D (n, "
+                f"n_features) tensor, got "
+                f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}"
+                "; end the network with global pooling and flattening."
+            )
+        self.n_features = int(out.shape[1])
+
+    def normalize(self, images):
+        """Apply the backbone's normalisation to ``[0, 1]`` images."""
+        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device)
+        std = torch.tensor(self.std, dtype=images.dtype, device=images.device)
+        return (images - mean[:, None, None]) / std[:, None, None]
+
+    def unit_image_model(self):
+        """A module taking ``[0, 1]`` images at ``input_size`` to features."""
+        return _Normalized(self)
+
+    def to(self, device):
+        """Move the network to ``device``; returns self."""
+        self.module.to(device)
+        return self
+
+    def last_conv_map(self, images):
+        """The last convolutional map ``(n, K, h, w)`` of ``[0, 1]`` images.
+
+        Parameters
+        ----------
+        images : torch.Tensor of shape (n, 3, H, W)
+            Resized to ``input_size`` first when needed.
+
+        Returns
+        -------
+        fmap : torch.Tensor
+        """
+        size = self.input_size
+        x = images
+        if tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear",
+                              align_corners=False, antialias=x.shape[-1] > size)
+        x = self.normalize(x)
+        with torch.no_grad():
+            if self.feature_map is not None:
+                return self.feature_map(self.module, x)
+            return pooled_input_map(self.module, x, self.name)
+
+    def extract(self, X, spec, *, batch_size=64, device="cpu", verbose=0, desc="features"):
+        """Features of every image, one forward pass each.
+
+        Parameters
+        ----------
+        X : ndarray
+            Images in the layout described by ``spec``.
+        spec : ImageSpec
+        batch_size : int, default=64
+        device : str or torch.device, default="cpu"
+        verbose : int, default=0
+            Show a progress bar when positive.
+        desc : str, default="features"
+            Progress bar label.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features), dtype float32
+        """
+        n = len(X)
+        out = np.empty((n, self.n_features), dtype=np.float32)
+        self.module.to(device)
+        starts = range(0, n, batch_size)
+        if verbose:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=f"backbone {self.name}: {desc}", unit="batch")
+        with torch.inference_mode():
+            for start in starts:
+                stop = min(start + batch_size, n)
+                images = to_unit_tensor(X[start:stop], spec)
+                images = resize_batch(images, self.input_size).to(device)
+                feats = self.module(self.normalize(images))
+                out[start:stop] = feats.float().cpu().numpy()
+                self.n_images_forwarded += stop - start
+        return out
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["module"] = self.module.to("cpu")
+        return state
+
+    def __setstate__(self, state):
+        state.setdefault("feature_map", None)  # pickled before 0.2
+        self.__dict__.update(state)
+
+
+class _Normalized(nn.Module):
+    def __init__(self, backbone):
+        super().__init__()
+        self.body = backbone.module
+        self.register_buffer("mean", torch.tensor(backbone.mean)[:, None, None])
+        self.register_buffer("std", torch.tensor(backbone.std)[:, None, None])
+
+    def forward(self, x):
+        return self.body((x - self.mean) / self.std)
+
+
+def pooled_input_map(module, x, name="backbone"):
+    """The input of ``module``'s last adaptive average pool for images ``x``.
+
+    The default ``feature_map`` of a :class:`BackboneSpec`.
+    """
+    pools = [m for m in module.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    if not pools:
+        raise ValueError(
+            f"pixel_method='feature_map' needs a backbone that ends in an "
+            f"adaptive average pool or a spec with feature_map=; {name!r} has "
+            "neither. Use pixel_method='gradient'."
+        )
+    captured = {}
+    handle = pools[-1].register_forward_hook(
+        lambda m, inp, out: captured.setdefault("map", inp[0])
+    )
+    try:
+        module(x)
+    finally:
+        handle.remove()
+    return captured["map"]
