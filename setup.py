@@ -8,7 +8,7 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(
-    r'__version__ = "([^"]+)"', (HERE / "evoprune_sklearn" / "__init__.py").read_text()
+    r'__version__ = "([^"]+)"', (HERE / "evoprune_sklearn" / "_version.py").read_text()
 ).group(1)
 
 INSTALL_REQUIRES = [

@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
 
 from ._backbones import load_backbone, validate_backbone_args
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
+from ._persistence import load_estimator, save_estimator
 from .callbacks import check_callbacks
 from .datasets import ImageFolderArray
 from ._engine import TrainingConfig, refit_members, wrap_in_skorch
@@ -754,8 +755,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         seed_names = ("split", "search", "init", "shuffle", "robustness")
         # The weights are data too: a search continued (warm_start, a
         # checkpoint) with other weights would mix two problems.
-        state = open_search_state(self, (Xv, y, ood, weights), dict(zip(seed_names, map(int, (
-            split_seed, search_seed, init_seed, shuffle_seed, robustness_seed)))))
+        state = open_search_state(
+            self.get_params(deep=False), (Xv, y, ood, weights),
+            dict(zip(seed_names, map(int, (
+                split_seed, search_seed, init_seed, shuffle_seed, robustness_seed)))),
+            previous=getattr(self, "_search_state", None),
+            fitted=hasattr(self, "pareto_front_"))
         split_seed, search_seed, init_seed, shuffle_seed, robustness_seed = (
             state.seeds[k] for k in seed_names
         )
@@ -1358,10 +1363,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         >>> bool((same.predict_proba(X) == clf.predict_proba(X)).all())
         True
         """
-        from ._persistence import save_estimator
-
         check_is_fitted(self)
-        save_estimator(self, path)
+        params = self.get_params(deep=False)
+        fitted = {k: v for k, v in vars(self).items() if k not in params}
+        save_estimator(path, type(self).__name__, params, fitted)
         return os.fspath(path)
 
     @classmethod
@@ -1399,9 +1404,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         --------
         save : Write the file.
         """
-        from ._persistence import load_estimator
-
-        return load_estimator(cls, path)
+        params, fitted = load_estimator(
+            path, cls.__name__, cls().get_params(deep=False))
+        estimator = cls(**params)
+        for name, value in fitted.items():
+            setattr(estimator, name, value)
+        return estimator
 
     def __setstate__(self, state):
         self.__dict__.update(state)

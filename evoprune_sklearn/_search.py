@@ -19,6 +19,16 @@ from pymoo.operators.mutation.bitflip import BitflipMutation
 
 from ._engine import expand_parameters, train_heads
 from ._front import Member, ParetoFront
+from ._head import n_genes
+from ._parallel import (
+    FitContext,
+    backend_kind,
+    n_workers,
+    resolve,
+    shared_torch_pool,
+    torch_threads,
+)
+from .callbacks import StopSearch
 
 __all__ = [
     "DensitySampling",
@@ -86,8 +96,6 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
     """
     import torch
 
-    from ._parallel import resolve
-
     if n_threads:
         torch.set_num_threads(n_threads)
     data, config, objectives = resolve(context)
@@ -99,8 +107,6 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
 
 
 def _n_workers(n_jobs):
-    from ._parallel import n_workers
-
     return n_workers(n_jobs)
 
 
@@ -132,8 +138,6 @@ class _Evaluator:
     """
 
     def __init__(self, data, config, objectives, engine, n_jobs):
-        from ._parallel import FitContext
-
         self.data = data
         self.config = config
         self.objectives = objectives
@@ -178,8 +182,6 @@ class _Evaluator:
         ]
 
     def _run(self, genomes):
-        from ._parallel import backend_kind, shared_torch_pool, torch_threads
-
         genomes = np.asarray(genomes, dtype=bool)
         n_workers = min(_n_workers(self.n_jobs), len(genomes))
         if n_workers <= 1:
@@ -285,8 +287,6 @@ class SearchControl:
 
     def after_generation(self, record, front, history, budget_spent):
         """Call the callbacks; return the stop reason, or None to go on."""
-        from .callbacks import StopSearch
-
         snapshot = ParetoFront(front.objective_names, front.greater_is_better)
         stopped_by = None
         for name, cb in self.callbacks:
@@ -406,8 +406,6 @@ def run_search(
         ``"n_evaluations"``, ``"no_new_genomes"`` (pymoo could breed no
         genome it had not seen), or a reason of ``control``.
     """
-    from ._head import n_genes
-
     control = SearchControl() if control is None else control
     L = n_genes(config.encoding, config.n_features, config.hidden_layer_sizes)
     problem = PruningProblem(L, len(objectives))
