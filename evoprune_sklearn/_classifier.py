@@ -324,8 +324,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Features of ``X`` seen in fit (pixels ``H*W*C`` for images).
-    image_shape_ : tuple of int or None
-        ``(H, W, C)`` of the training images; None for feature input.
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the training images. Only set for image input (a
+        ``backbone``); a fit on feature input has no ``image_shape_``.
     backbone_ : Backbone or None
         The frozen feature extractor.
     n_genes_ : int

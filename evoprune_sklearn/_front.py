@@ -8,19 +8,21 @@ __all__ = ["Member", "ParetoFront", "gene_names", "knee_index"]
 class Member:
     """One pruned head on the Pareto front.
 
-    Attributes
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     genome : ndarray of bool
         Which genes are kept (True) or pruned (False).
     objectives : dict
         Objective name to value (accuracy and robustness: higher is better;
         complexity: lower is better).
-    net : skorch.NeuralNetClassifier
-        The fitted head over backbone features (``None`` while searching).
-    params : list of (weight, bias)
+    params : list of (weight, bias), default=None
         The trained head's parameters (full size, pruned parts zero).
-    train_loss : list of float
+    train_loss : list of float, default=None
         Training loss per epoch.
+    net : skorch.NeuralNetClassifier, default=None
+        The fitted head over backbone features (``None`` while searching).
     """
 
     def __init__(self, genome, objectives, params=None, train_loss=None, net=None):
@@ -76,7 +78,18 @@ class ParetoFront:
         return f"ParetoFront({len(self)} members, objectives={self.objective_names})"
 
     def minimization_matrix(self, members=None):
-        """Objective values as a matrix to minimise, shape (n_members, n_obj)."""
+        """Objective values as a matrix to minimise, shape (n_members, n_obj).
+
+        Parameters
+        ----------
+        members : list of Member, default=None
+            The members to tabulate; None for the front's own.
+
+        Returns
+        -------
+        F : ndarray of shape (n_members, n_objectives)
+            Objective values, negated where greater is better.
+        """
         members = self.members if members is None else members
         F = np.array(
             [[m.objectives[n] for n in self.objective_names] for m in members],
@@ -90,6 +103,11 @@ class ParetoFront:
 
         A candidate equal in every objective to a member already kept is
         dropped, so the front never holds two indistinguishable heads.
+
+        Parameters
+        ----------
+        candidates : iterable of Member
+            Newly evaluated members.
 
         Returns
         -------
@@ -191,8 +209,6 @@ def knee_index(F, accuracy_column=None, n_validation=None):
     best balanced trade-off, independent of the objectives' units. Ties go to
     the lower index.
 
-    Parameters
-    ----------
     With ``accuracy_column`` and ``n_validation`` this becomes the
     accuracy-preserving knee: only members whose accuracy is within one
     binomial standard error ``sqrt(a (1 - a) / n_validation)`` of the best

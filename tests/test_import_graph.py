@@ -9,8 +9,6 @@ modules that cannot be understood, or imported, one without the other.
 import ast
 import pathlib
 
-import pytest
-
 import evoprune_sklearn
 
 PACKAGE = evoprune_sklearn.__name__

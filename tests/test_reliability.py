@@ -15,7 +15,6 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_classification
 
 import evoprune_sklearn._search as search_module
 from evoprune_sklearn import EvoPruneClassifier
@@ -24,50 +23,19 @@ from evoprune_sklearn.datasets import ImageFolderArray, load_image_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# 40 genes and 8 generations: enough for a front that depends on every
-# random draw (a wrongly restored generator changes it), small enough for
-# about a second a fit.
-SETTINGS = dict(
-    backbone=None, hidden_layer_sizes=(8,), pop_size=6,
-    max_epochs=5, lr=0.01, random_state=0, n_evaluations=48,
-)
-
-
-def _data():
-    return make_classification(
-        n_samples=200, n_features=40, n_informative=6, n_classes=3, random_state=0
-    )
-
-
-def front_key(clf):
-    """Genomes and objective values of the front, exactly."""
-    return [(m.genome.tobytes(), tuple(sorted(m.objectives.items())))
-            for m in clf.pareto_front_]
+@pytest.fixture(scope="module")
+def search_params(small_params):
+    """small_params with 8 generations: enough for a front that depends on
+    every random draw (a wrongly restored generator changes it), small
+    enough for about a second a fit."""
+    return {**small_params, "n_evaluations": 48}
 
 
 @pytest.fixture(scope="module")
-def reference():
+def reference(search_params, search_data):
     """An uninterrupted fit without checkpoint."""
-    X, y = _data()
-    return EvoPruneClassifier(**SETTINGS).fit(X, y)
-
-
-class _CountTraining:
-    """Counts genomes trained (in-process, n_jobs=None)."""
-
-    def __init__(self, monkeypatch, fail_on_call=None):
-        self.calls = 0
-        self.genomes = 0
-        self.fail_on_call = fail_on_call
-        self._train = search_module.train_heads
-        monkeypatch.setattr(search_module, "train_heads", self)
-
-    def __call__(self, genomes, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.fail_on_call:
-            raise KeyboardInterrupt  # what Ctrl-C raises mid-training
-        self.genomes += len(genomes)
-        return self._train(genomes, *args, **kwargs)
+    X, y = search_data
+    return EvoPruneClassifier(**search_params).fit(X, y)
 
 
 # ------------------------------------------------------------ kill and resume
@@ -100,14 +68,14 @@ def _generation(path):
 
 
 def test_sigkill_mid_search_then_resume_gives_the_same_front(
-    tmp_path, reference, monkeypatch
+    tmp_path, reference, monkeypatch, search_params, search_data, front_key, count_training
 ):
     path = str(tmp_path / "search.ckpt")
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.Popen(
-        [sys.executable, str(script), json.dumps(SETTINGS), path],
+        [sys.executable, str(script), json.dumps(search_params), path],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -124,9 +92,9 @@ def test_sigkill_mid_search_then_resume_gives_the_same_front(
     stopped_at = load_checkpoint(path)["meta"]["generation"]
     assert 2 <= stopped_at < 8
 
-    counter = _CountTraining(monkeypatch)
-    X, y = _data()
-    resumed = EvoPruneClassifier(checkpoint=path, **SETTINGS).fit(X, y)
+    counter = count_training()
+    X, y = search_data
+    resumed = EvoPruneClassifier(checkpoint=path, **search_params).fit(X, y)
     assert front_key(resumed) == front_key(reference)
     assert resumed.history_ == [
         {**r, "seconds": s["seconds"]} for r, s in zip(reference.history_, resumed.history_)
@@ -137,24 +105,24 @@ def test_sigkill_mid_search_then_resume_gives_the_same_front(
 
 
 def test_fitting_again_with_a_finished_checkpoint_trains_nothing(
-    tmp_path, reference, monkeypatch
+    tmp_path, reference, monkeypatch, search_params, search_data, front_key, count_training
 ):
-    X, y = _data()
+    X, y = search_data
     path = tmp_path / "c.ckpt"
-    first = EvoPruneClassifier(checkpoint=path, **SETTINGS).fit(X, y)
+    first = EvoPruneClassifier(checkpoint=path, **search_params).fit(X, y)
     assert front_key(first) == front_key(reference)
-    counter = _CountTraining(monkeypatch)
+    counter = count_training()
     # n_jobs, verbose and selection do not change the search: still resumable
-    again = EvoPruneClassifier(checkpoint=path, **SETTINGS).set_params(
+    again = EvoPruneClassifier(checkpoint=path, **search_params).set_params(
         selection="accuracy", n_jobs=1).fit(X, y)
     assert counter.genomes == 0
     assert front_key(again) == front_key(reference)
 
 
-def test_checkpoint_loads_without_unpickling_code(tmp_path):
-    X, y = _data()
+def test_checkpoint_loads_without_unpickling_code(tmp_path, search_params, search_data):
+    X, y = search_data
     path = tmp_path / "c.ckpt"
-    EvoPruneClassifier(checkpoint=path, **{**SETTINGS, "n_evaluations": 12}).fit(X, y)
+    EvoPruneClassifier(checkpoint=path, **{**search_params, "n_evaluations": 12}).fit(X, y)
     blob = torch.load(path, weights_only=True)
     assert blob["format"] == "evoprune_sklearn.checkpoint"
     meta = json.loads(blob["meta"])
@@ -162,10 +130,12 @@ def test_checkpoint_loads_without_unpickling_code(tmp_path):
     assert len(blob["front_params"]) == len(meta["front"])
 
 
-def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    X, y = _data()
+def test_crash_while_writing_keeps_the_previous_checkpoint(
+    tmp_path, monkeypatch, search_params, search_data
+):
+    X, y = search_data
     path = tmp_path / "c.ckpt"
-    settings = {**SETTINGS, "n_evaluations": 12}
+    settings = {**search_params, "n_evaluations": 12}
     EvoPruneClassifier(checkpoint=path, **settings).fit(X, y)
     before = path.read_bytes()
 
@@ -185,8 +155,8 @@ def _fresh_search_writing_to(path, X, y):
     # A search writing over an existing checkpoint file.
     state = SearchState(str(path), {"version": "x", "parameters": {}, "data": "d"},
                         {}, split=(np.arange(3), np.arange(2)))
-    from evoprune_sklearn._objectives import SearchData, make_objectives
     from evoprune_sklearn._engine import TrainingConfig
+    from evoprune_sklearn._objectives import SearchData, make_objectives
 
     Xf = X.astype(np.float32)
     data = SearchData(Xf[:150], y[:150], Xf[150:], y[150:], 3)
@@ -197,12 +167,12 @@ def _fresh_search_writing_to(path, X, y):
 
 # -------------------------------------------------------------------- Ctrl-C
 def test_ctrl_c_leaves_a_fitted_estimator_and_an_intact_checkpoint(
-    tmp_path, reference, monkeypatch
+    tmp_path, reference, monkeypatch, search_params, search_data, front_key, count_training
 ):
-    X, y = _data()
+    X, y = search_data
     path = tmp_path / "c.ckpt"
-    _CountTraining(monkeypatch, fail_on_call=4)  # Ctrl-C in generation 4
-    clf = EvoPruneClassifier(checkpoint=path, **SETTINGS)
+    count_training(fail_on_call=4)  # Ctrl-C in generation 4
+    clf = EvoPruneClassifier(checkpoint=path, **search_params)
     with pytest.warns(UserWarning, match="interrupted after generation 3"):
         clf.fit(X, y)
     assert len(clf.history_) == 3 and clf.n_evaluations_ == 18
@@ -217,11 +187,13 @@ def test_ctrl_c_leaves_a_fitted_estimator_and_an_intact_checkpoint(
     assert front_key(clf) == front_key(reference)
 
 
-def test_ctrl_c_before_any_generation_keeps_the_previous_fit(reference, monkeypatch):
-    X, y = _data()
+def test_ctrl_c_before_any_generation_keeps_the_previous_fit(
+    reference, monkeypatch, search_data, count_training
+):
+    X, y = search_data
     clf = pickle.loads(pickle.dumps(reference))
     before = clf.predict_proba(X)
-    _CountTraining(monkeypatch, fail_on_call=1)
+    count_training(fail_on_call=1)
     with pytest.raises(KeyboardInterrupt):
         clf.set_params(n_evaluations=12).fit(X, y)
     assert clf.history_ == reference.history_
@@ -229,18 +201,18 @@ def test_ctrl_c_before_any_generation_keeps_the_previous_fit(reference, monkeypa
 
 
 # --------------------------------------------------------------- determinism
-def test_same_random_state_gives_the_same_front(reference):
-    X, y = _data()
-    again = EvoPruneClassifier(**SETTINGS).fit(X, y)
+def test_same_random_state_gives_the_same_front(reference, search_params, search_data, front_key):
+    X, y = search_data
+    again = EvoPruneClassifier(**search_params).fit(X, y)
     assert front_key(again) == front_key(reference)
-    other = EvoPruneClassifier(**{**SETTINGS, "random_state": 1,
+    other = EvoPruneClassifier(**{**search_params, "random_state": 1,
                                   "n_evaluations": 12}).fit(X, y)
     assert front_key(other) != front_key(reference)
 
 
-def test_same_front_with_two_workers(reference):
-    X, y = _data()
-    settings = {**SETTINGS, "n_evaluations": 24}
+def test_same_front_with_two_workers(reference, search_params, search_data, front_key):
+    X, y = search_data
+    settings = {**search_params, "n_evaluations": 24}
     one = EvoPruneClassifier(**settings).fit(X, y)
     two_a = EvoPruneClassifier(n_jobs=2, **settings).fit(X, y)
     two_b = EvoPruneClassifier(n_jobs=2, **settings).fit(X, y)
@@ -250,8 +222,10 @@ def test_same_front_with_two_workers(reference):
 
 
 # --------------------------------------------------------------- persistence
-def test_pickle_and_joblib_round_trips_predict_identically(reference, tmp_path):
-    X, _ = _data()
+def test_pickle_and_joblib_round_trips_predict_identically(
+    reference, tmp_path, search_data, front_key
+):
+    X, _ = search_data
     proba = reference.predict_proba(X)
     for loaded in (
         pickle.loads(pickle.dumps(reference)),
@@ -262,10 +236,10 @@ def test_pickle_and_joblib_round_trips_predict_identically(reference, tmp_path):
         assert front_key(loaded) == front_key(reference)
 
 
-def test_gpu_fitted_estimator_unpickles_on_a_cpu_only_machine(reference, monkeypatch):
+def test_gpu_fitted_estimator_unpickles_on_a_cpu_only_machine(reference, monkeypatch, search_data):
     # Simulated: mark everything as fitted on CUDA, then unpickle while CUDA
     # is unavailable (CI has no GPU).
-    X, y = _data()
+    X, y = search_data
     clf = pickle.loads(pickle.dumps(reference))
     proba = clf.predict_proba(X)
     clf._device = "cuda"
@@ -297,7 +271,9 @@ def _image_folder(root, n_per_class, size=40):
     return root
 
 
-def test_lazy_folder_matches_eager_and_streams_in_batches(tmp_path, make_tiny, monkeypatch):
+def test_lazy_folder_matches_eager_and_streams_in_batches(
+    tmp_path, make_tiny, monkeypatch, front_key
+):
     root = _image_folder(tmp_path, 20)
     X_eager, y_eager = load_image_folder(root, size=32)
     X_lazy, y_lazy = load_image_folder(root, size=32, lazy=True)
