@@ -46,6 +46,22 @@ def small_params():
 
 
 @pytest.fixture(scope="session")
+def search_params(small_params):
+    """small_params with 8 generations: enough for a front that depends on
+    every random draw (a wrongly restored generator changes it), small
+    enough for about a second a fit."""
+    return {**small_params, "n_evaluations": 48}
+
+
+@pytest.fixture(scope="session")
+def reference_search(search_params, search_data):
+    """One uninterrupted fit of search_params on search_data, without
+    checkpoint: what a resumed or repeated search must reproduce."""
+    X, y = search_data
+    return EvoPruneClassifier(**search_params).fit(X, y)
+
+
+@pytest.fixture(scope="session")
 def search_data():
     """``(X, y)``: 200 samples of 40 features, 3 classes, for small_params."""
     from sklearn.datasets import make_classification
