@@ -15,8 +15,7 @@ from ._export import CompactHead, PrunedNetwork
 from ._front import Member, ParetoFront
 from ._head import MaskedHead
 from ._ood import OODSet
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "EvoPruneClassifier",

@@ -5,16 +5,16 @@ import os
 import sys
 import time
 
+from ._classifier import EvoPruneClassifier
+from .datasets import load_digits_images
+from .plotting import plot_pareto_front
+
 
 def demo(args):
     """Fit on the bundled digits with the bundled backbone and report the front."""
     import numpy as np
     import pandas as pd
     from sklearn.model_selection import train_test_split
-
-    from . import EvoPruneClassifier
-    from .datasets import load_digits_images
-    from .plotting import plot_pareto_front
 
     t0 = time.perf_counter()
     X, y = load_digits_images(size=32)

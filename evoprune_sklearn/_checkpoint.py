@@ -33,148 +33,32 @@ the previous checkpoint intact.
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
-import numbers
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import torch
+from pymoo.core.population import Population
+
+from ._fingerprint import check_fingerprint, search_fingerprint
+from ._front import Member, ParetoFront
 
 from ._front import Member, sorted_front
 
 __all__ = [
     "SearchState",
     "load_checkpoint",
-    "data_fingerprint",
-    "search_parameters",
+    "check_checkpoint_path",
     "transactional_fit",
     "open_search_state",
 ]
 
 FORMAT = "evoprune_sklearn.checkpoint"
 FORMAT_VERSION = 1
-
-# Parameters that cannot change what the search finds: the front is the same
-# for any n_jobs (heads are pure functions of their genomes), verbosity only
-# prints, selection and ensemble pick members after the search. The budget
-# and the stop criteria say how far a search goes, not where it goes, so a
-# search may be continued with other ones (see SearchState.open).
-_NOT_SEARCH_PARAMETERS = frozenset({
-    "checkpoint", "verbose", "n_jobs", "selection", "ensemble", "ensemble_voting",
-    "n_evaluations", "warm_start", "max_time", "n_iter_no_change",
-    "hypervolume_tol", "callbacks",
-})
-
-
-def _package_version():
-    import evoprune_sklearn
-
-    return evoprune_sklearn.__version__
-
-
-# ----------------------------------------------------------------- fingerprint
-def _hash_array(h, a):
-    if hasattr(a, "fingerprint"):  # lazy image arrays hash their files
-        h.update(b"lazy:" + a.fingerprint().encode())
-        return
-    a = np.asarray(a)
-    h.update(f"{a.dtype.str}{a.shape}".encode())
-    if a.dtype.kind == "O":
-        h.update(repr(a.tolist()).encode())
-    else:
-        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
-
-
-def data_fingerprint(*arrays):
-    """A hex digest identifying the data a search runs on.
-
-    Parameters
-    ----------
-    *arrays : array-like or None
-        ``X``, ``y`` and any further data (None entries are allowed).
-
-    Returns
-    -------
-    digest : str
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from evoprune_sklearn._checkpoint import data_fingerprint
-    >>> X = np.zeros((3, 2))
-    >>> data_fingerprint(X, [0, 1, 0]) == data_fingerprint(X.copy(), [0, 1, 0])
-    True
-    >>> data_fingerprint(X, [0, 1, 0]) == data_fingerprint(X, [0, 1, 1])
-    False
-    """
-    h = hashlib.blake2b(digest_size=20)
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-        else:
-            _hash_array(h, a)
-        h.update(b"|")
-    return h.hexdigest()
-
-
-def _jsonable(value):
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.random.RandomState):
-        # The seeds drawn from it are stored in the checkpoint and reused.
-        return "RandomState instance"
-    if hasattr(value, "fingerprint"):  # BackboneSpec: its weights count too
-        return value.fingerprint()
-    return repr(value)
-
-
-def _file_digest(path):
-    h = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def search_parameters(estimator):
-    """The estimator parameters a checkpoint must agree on, JSON-able.
-
-    Parameters that cannot change the front (``checkpoint``, ``verbose``,
-    ``n_jobs``, ``selection``, ``ensemble``, ``ensemble_voting``) and those
-    that only say how far the search goes (``n_evaluations``, ``max_time``,
-    ``n_iter_no_change``, ``hypervolume_tol``, ``callbacks``, ``warm_start``)
-    are left out, so a search may be resumed with more workers or continued
-    with a larger budget. A weights file is identified by a digest of its
-    content, not only by its path.
-
-    Parameters
-    ----------
-    estimator : EvoPruneClassifier
-
-    Returns
-    -------
-    params : dict
-    """
-    params = {
-        k: _jsonable(v)
-        for k, v in sorted(estimator.get_params(deep=False).items())
-        if k not in _NOT_SEARCH_PARAMETERS
-    }
-    weights = estimator.get_params(deep=False).get("weights")
-    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
-        params["weights_digest"] = _file_digest(weights)
-    return params
-
 
 # ------------------------------------------------------------------ file I/O
 def _atomic_save(obj, path):
@@ -273,8 +157,6 @@ def _algorithm_state(algorithm):
 
 
 def _restore_algorithm(algorithm, meta, blob):
-    from pymoo.core.population import Population
-
     algorithm.random_state.bit_generator.state = meta["rng"]
     if meta["n_iter"] is None:
         return
@@ -422,8 +304,8 @@ class SearchState:
         else:
             return state
         meta = blob["meta"]
-        _check_fingerprint(source, meta["fingerprint"], fingerprint,
-                           warm=blob is previous)
+        check_fingerprint(source, meta["fingerprint"], fingerprint,
+                          warm=blob is previous)
         if n_evaluations is not None and meta["done"] > n_evaluations:
             raise ValueError(
                 f"n_evaluations={n_evaluations} is smaller than the {meta['done']} "
@@ -552,39 +434,6 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
 
 
-def _check_fingerprint(source, stored, current, warm=False):
-    """Refuse to continue a search written for another version, other
-    parameters or other data; ``source`` names the search in messages."""
-    if warm:
-        what, fix = ("warm_start=True continues the previous search, but it",
-                     "set warm_start=False to start a new search")
-        verb = "continue"
-    else:
-        what, fix = source, "pass another checkpoint path"
-        verb = "resume"
-    if stored.get("version") != current["version"]:
-        raise ValueError(
-            f"{what} was written by evoprune_sklearn "
-            f"{stored.get('version')}, but this is version {current['version']}; "
-            f"a search cannot be {verb}d across versions. "
-            + ("Delete the file or " if not warm else "") + f"{fix}."
-        )
-    old, new = stored.get("parameters", {}), current["parameters"]
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if changed:
-        diffs = ", ".join(f"{k}={old.get(k)!r} there, {new.get(k)!r} here" for k in changed)
-        raise ValueError(
-            f"{what} belongs to a search with other parameters "
-            f"({diffs}). Fit with the same parameters to {verb} it, or {fix}."
-        )
-    if stored.get("data") != current["data"]:
-        raise ValueError(
-            f"{what} belongs to a search on other training data "
-            "(X, y, sample_weight or X_ood differ from the data it ran on). Fit on "
-            f"the same data to {verb} it, or {fix}."
-        )
-
-
 # --------------------------------------------------------------- failed fits
 def transactional_fit(fit):
     """Make ``fit`` all-or-nothing.
@@ -594,8 +443,6 @@ def transactional_fit(fit):
     before, instead of a mix of new attributes (``classes_``) and an old
     front that would predict garbage.
     """
-    import functools
-
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
         saved = dict(self.__dict__)
@@ -609,18 +456,19 @@ def transactional_fit(fit):
     return wrapper
 
 
-def open_search_state(estimator, data, seeds):
+def open_search_state(params, data, seeds, previous=None, fitted=False):
     """The :class:`SearchState` of a fit: new, or continuing an earlier search.
 
-    A checkpoint file at ``estimator.checkpoint`` is resumed when it exists;
-    otherwise, with ``warm_start=True``, the search of the estimator's
-    previous fit is continued. Called after input validation and before any
-    heavy work, so a search written for other data, other parameters or
-    another version is refused at once.
+    A checkpoint file at ``params["checkpoint"]`` is resumed when it exists;
+    otherwise, with ``warm_start=True``, ``previous`` (the search of the
+    estimator's previous fit) is continued. Called after input validation
+    and before any heavy work, so a search written for other data, other
+    parameters or another version is refused at once.
 
     Parameters
     ----------
-    estimator : EvoPruneClassifier
+    params : dict
+        The estimator's ``get_params(deep=False)``.
     data : tuple
         The validated training inputs (``X``, ``y``, ``X_ood``, and
         ``sample_weight`` when given); an image input given as
@@ -628,32 +476,31 @@ def open_search_state(estimator, data, seeds):
     seeds : dict
         Seeds drawn from ``random_state``; replaced by the stored ones when a
         search is continued (so ``random_state=None`` continues too).
+    previous : dict or None, default=None
+        The :meth:`SearchState.resume_point` the estimator kept from its
+        previous fit; used only with ``warm_start=True``.
+    fitted : bool, default=False
+        Whether the estimator is fitted (a fitted estimator without
+        ``previous`` was restored without its search: a warning says that
+        ``warm_start=True`` starts a new search).
 
     Returns
     -------
     state : SearchState
     """
-    import warnings
-
-    path = check_checkpoint_path(estimator.checkpoint)
+    path = check_checkpoint_path(params.get("checkpoint"))
     # Always identified: a later fit(warm_start=True) checks it, even when
     # this fit does not continue anything. Hashing costs far less than one
     # backbone pass over the same images.
-    arrays = [d[0] if isinstance(d, tuple) else d for d in data]
-    fingerprint = {
-        "version": _package_version(),
-        "parameters": search_parameters(estimator),
-        "data": data_fingerprint(*arrays),
-    }
-    previous = None
-    if getattr(estimator, "warm_start", False):
-        previous = getattr(estimator, "_search_state", None)
-        if previous is None and hasattr(estimator, "pareto_front_"):
-            warnings.warn(
-                "warm_start=True, but this fitted estimator holds no search state "
-                "to continue (it was restored without one); a new search starts.",
-                UserWarning,
-                stacklevel=4,
-            )
+    fingerprint = search_fingerprint(params, data)
+    if not params.get("warm_start", False):
+        previous = None
+    elif previous is None and fitted:
+        warnings.warn(
+            "warm_start=True, but this fitted estimator holds no search state "
+            "to continue (it was restored without one); a new search starts.",
+            UserWarning,
+            stacklevel=4,
+        )
     return SearchState.open(path, fingerprint, seeds, previous=previous,
-                            n_evaluations=estimator.n_evaluations)
+                            n_evaluations=params.get("n_evaluations"))

@@ -30,6 +30,7 @@ from sklearn.utils.validation import (
 
 from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
+from ._persistence import load_estimator, save_estimator
 from .callbacks import check_callbacks
 from .datasets import ImageFolderArray
 from ._engine import TrainingConfig, refit_members, train_heads
@@ -345,8 +346,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Features of ``X`` seen in fit (pixels ``H*W*C`` for images).
-    image_shape_ : tuple of int or None
-        ``(H, W, C)`` of the training images; None for feature input.
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the training images. Only set for image input (a
+        ``backbone``); a fit on feature input has no ``image_shape_``.
     backbone_ : Backbone or None
         The frozen feature extractor.
     n_genes_ : int
@@ -781,8 +783,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         seed_names = ("split", "search", "init", "shuffle", "robustness")
         # The weights are data too: a search continued (warm_start, a
         # checkpoint) with other weights would mix two problems.
-        state = open_search_state(self, (Xv, y, ood, weights), dict(zip(seed_names, map(int, (
-            split_seed, search_seed, init_seed, shuffle_seed, robustness_seed)))))
+        state = open_search_state(
+            self.get_params(deep=False), (Xv, y, ood, weights),
+            dict(zip(seed_names, map(int, (
+                split_seed, search_seed, init_seed, shuffle_seed, robustness_seed)))),
+            previous=getattr(self, "_search_state", None),
+            fitted=hasattr(self, "pareto_front_"))
         split_seed, search_seed, init_seed, shuffle_seed, robustness_seed = (
             state.seeds[k] for k in seed_names
         )
@@ -1405,8 +1411,6 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         >>> bool((same.predict_proba(X) == clf.predict_proba(X)).all())
         True
         """
-        from ._persistence import save_estimator
-
         check_is_fitted(self)
         if isinstance(self.backbone, BackboneSpec):
             raise TypeError(
@@ -1416,7 +1420,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 "backbone=name (register it again before load), or keep the model "
                 "with torch.save(clf.export_model().state_dict(), path)."
             )
-        save_estimator(self, path)
+        params = self.get_params(deep=False)
+        fitted = {k: v for k, v in vars(self).items() if k not in params}
+        save_estimator(path, type(self).__name__, params, fitted)
         return os.fspath(path)
 
     @classmethod
@@ -1454,9 +1460,13 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         --------
         save : Write the file.
         """
-        from ._persistence import load_estimator
-
-        return load_estimator(cls, path)
+        params, fitted = load_estimator(
+            path, cls.__name__, cls().get_params(deep=False))
+        estimator = cls(**params)
+        # as unpickling does: the estimator takes its fitted state itself (a
+        # model saved on a GPU machine moves to the CPU on a CPU-only one)
+        estimator.__setstate__(fitted)
+        return estimator
 
     def __setstate__(self, state):
         # Also how load() (safetensors) puts the fitted attributes back.

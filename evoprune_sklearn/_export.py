@@ -55,6 +55,8 @@ class CompactHead(nn.Module):
         Hidden layers (ReLU after each) followed by the output layer.
     n_dense_parameters : int
         Parameters of the unpruned head, for :meth:`summary`.
+    n_features_in : int
+        Width of the feature vector the head takes.
 
     Attributes
     ----------

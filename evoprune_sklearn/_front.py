@@ -50,7 +50,9 @@ class Member:
     config : TrainingConfig, default=None
         How the head was trained; it fixes the head's architecture.
 
-    Attributes
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     n_active : int
         Number of genes switched on.

@@ -135,13 +135,30 @@ class MaskedHead(nn.Module):
             self.load_parameters(params)
 
     def load_parameters(self, params):
-        """Copy ``[(weight (in, out), bias), ...]`` into the layers."""
+        """Copy trained parameters into the layers.
+
+        Parameters
+        ----------
+        params : list of (weight, bias)
+            One pair a layer, weights of shape ``(in, out)``.
+        """
         with torch.no_grad():
             for layer, (w, b) in zip(self.layers, params):
                 layer.weight.copy_(torch.as_tensor(w).T)
                 layer.bias.copy_(torch.as_tensor(b))
 
     def neuron_mask(self, i):
+        """The 0/1 mask of hidden layer ``i``'s units.
+
+        Parameters
+        ----------
+        i : int
+            Index of the hidden layer.
+
+        Returns
+        -------
+        mask : torch.Tensor of shape (n_units,)
+        """
         return getattr(self, f"neuron_mask_{i}")
 
     def forward(self, X, sample_weight=None):

@@ -29,6 +29,7 @@ safetensors file instead of holding their data.
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
 import numbers
@@ -40,6 +41,17 @@ import warnings
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
+from skorch import NeuralNet
+
+from . import callbacks
+from ._backbones import Backbone, load_backbone, validate_backbone_args
+from ._background import Background
+from ._engine import TrainingConfig, wrap_in_skorch
+from ._front import Member, ParetoFront
+from ._images import ImageSpec
+from ._version import __version__
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_estimator", "load_estimator"]
 
@@ -49,14 +61,8 @@ FORMAT_VERSION = 1
 _NUMERIC_KINDS = "biuf"
 
 
-def _classes():
-    """The package classes a file may name (nothing else is ever built)."""
-    from ._engine import TrainingConfig
-    from ._background import Background
-    from ._front import Member, ParetoFront
-    from ._images import ImageSpec
-
-    return {c.__name__: c for c in (Member, ParetoFront, Background, ImageSpec,
+# The package classes a file may name (nothing else is ever built).
+_CLASSES = {c.__name__: c for c in (Member, ParetoFront, Background, ImageSpec,
                                     TrainingConfig)}
 
 
@@ -66,21 +72,11 @@ def _callback_class(name):
     Only the classes defined in :mod:`evoprune_sklearn.callbacks` qualify;
     a user's own callback class is code, which a file never names.
     """
-    import inspect
-
-    from . import callbacks
-
     cls = getattr(callbacks, name, None) if isinstance(name, str) else None
     if (inspect.isclass(cls) and issubclass(cls, callbacks.SearchCallback)
             and cls.__module__ == callbacks.__name__):
         return cls
     return None
-
-
-def _package_version():
-    import evoprune_sklearn
-
-    return evoprune_sklearn.__version__
 
 
 # ------------------------------------------------------------------- writing
@@ -89,7 +85,7 @@ class _Writer:
 
     def __init__(self):
         self.arrays = {}
-        self.classes = _classes()
+        self.classes = _CLASSES
 
     def _array_key(self, array):
         key = f"a{len(self.arrays)}"
@@ -142,8 +138,6 @@ class _Writer:
         if type(value) is np.random.RandomState:
             return {"$": "RandomState",
                     "v": self.encode(value.get_state(legacy=True), f"{where}.state")}
-        from ._backbones import Backbone
-
         if type(value) is Backbone:
             return self._backbone(value, where)
         name = type(value).__name__
@@ -221,21 +215,40 @@ def _digest(text, arrays):
     return h.hexdigest()
 
 
-def save_estimator(estimator, path):
-    """Implementation of :meth:`EvoPruneClassifier.save`."""
-    from safetensors.numpy import save_file
+def save_estimator(path, class_name, params, attributes):
+    """Write an estimator's parameters and fitted state to ``path``.
 
-    params = estimator.get_params(deep=False)
+    The implementation of :meth:`EvoPruneClassifier.save`: the estimator
+    hands its parameters and its fitted attributes as plain dicts; this
+    module never reads the estimator itself.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write (atomically: a crash keeps any previous file).
+    class_name : str
+        The estimator's class name, checked at load time.
+    params : dict
+        ``get_params(deep=False)``.
+    attributes : dict
+        Every fitted attribute, by name.
+
+    Raises
+    ------
+    TypeError
+        When a value is of a type the format cannot store; its name is in
+        the message.
+    """
     writer = _Writer()
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "package_version": _package_version(),
-        "class": type(estimator).__name__,
+        "package_version": __version__,
+        "class": class_name,
         "params": {k: writer.encode(v, f"parameter {k!r}") for k, v in sorted(params.items())},
         "attributes": {
             k: writer.encode(v, f"fitted attribute {k!r}")
-            for k, v in sorted(vars(estimator).items()) if k not in params
+            for k, v in sorted(attributes.items())
         },
     }
     text = json.dumps(doc, allow_nan=False, sort_keys=True)
@@ -261,7 +274,7 @@ class _Reader:
     def __init__(self, arrays, path):
         self.arrays = arrays
         self.path = path
-        self.classes = _classes()
+        self.classes = _CLASSES
 
     def _bad(self, what):
         raise ValueError(
@@ -389,8 +402,6 @@ class _Reader:
         return {k: torch.from_numpy(np.array(self._array(v))) for k, v in keys.items()}
 
     def _decode_backbone(self, node):
-        from ._backbones import load_backbone, validate_backbone_args
-
         name = node["name"]
         validate_backbone_args(name, None)  # a registry name, never a path or code
         # The architecture from its registry name with no pretrained weights
@@ -408,8 +419,6 @@ class _Reader:
 
 
 def _read_file(path):
-    from safetensors import safe_open
-
     try:
         with safe_open(path, framework="numpy") as f:
             metadata = f.metadata() or {}
@@ -440,8 +449,38 @@ def _read_file(path):
     return doc, arrays
 
 
-def load_estimator(cls, path):
-    """Implementation of :meth:`EvoPruneClassifier.load`."""
+def load_estimator(path, class_name, param_names):
+    """Read a file written by :func:`save_estimator`.
+
+    The implementation of :meth:`EvoPruneClassifier.load`: returns the
+    parameters and the fitted attributes as plain dicts, from which the
+    estimator class builds the estimator; this module never builds or reads
+    the estimator itself. The members' skorch heads are rebuilt, on the CPU
+    when the file was saved on a device this machine lacks (the stored
+    ``_device`` and ``_config`` then say so).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_estimator`.
+    class_name : str
+        The class the file must hold.
+    param_names : iterable of str
+        The parameters this version of the class has.
+
+    Returns
+    -------
+    params : dict
+    attributes : dict
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no file at ``path``.
+    ValueError
+        When the file is not one :func:`save_estimator` wrote, was altered,
+        or holds another class or unknown parameters.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
@@ -454,17 +493,17 @@ def load_estimator(cls, path):
         raise ValueError(
             f"{path!r} was written in file format version {version!r} by "
             f"evoprune_sklearn {doc.get('package_version')!r}; this version "
-            f"({_package_version()}) reads format {FORMAT_VERSION} at most. Upgrade "
+            f"({__version__}) reads format {FORMAT_VERSION} at most. Upgrade "
             "evoprune_sklearn to load it."
         )
-    if doc.get("class") != cls.__name__:
+    if doc.get("class") != class_name:
         raise ValueError(
-            f"{path!r} holds a {doc.get('class')!r}, not a {cls.__name__}."
+            f"{path!r} holds a {doc.get('class')!r}, not a {class_name}."
         )
-    if doc.get("package_version") != _package_version():
+    if doc.get("package_version") != __version__:
         warnings.warn(
             f"{path!r} was saved by evoprune_sklearn {doc.get('package_version')} "
-            f"and is loaded by {_package_version()}; check its predictions.",
+            f"and is loaded by {__version__}; check its predictions.",
             UserWarning,
             stacklevel=3,
         )
@@ -472,19 +511,15 @@ def load_estimator(cls, path):
     if not isinstance(params, dict) or not isinstance(attributes, dict):
         reader._bad("parameters or attributes are missing")
     params = {k: reader.decode(v) for k, v in params.items()}
-    unknown = sorted(set(params) - set(cls().get_params(deep=False)))
+    unknown = sorted(set(params) - set(param_names))
     if unknown:
         reader._bad(
-            f"it sets parameter(s) {unknown} that {cls.__name__} "
-            f"{_package_version()} does not have"
+            f"it sets parameter(s) {unknown} that {class_name} "
+            f"{__version__} does not have"
         )
-    estimator = cls(**params)
     state = {}
     for name, node in attributes.items():
         if not isinstance(name, str) or name in params or name.startswith("__"):
             reader._bad(f"bad attribute name {name!r}")
         state[name] = reader.decode(node)
-    # as unpickling does: the estimator takes its fitted state itself (a model
-    # saved on a GPU machine moves to the CPU on a CPU-only one)
-    estimator.__setstate__(state)
-    return estimator
+    return params, state

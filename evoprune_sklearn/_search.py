@@ -19,6 +19,16 @@ from pymoo.operators.mutation.bitflip import BitflipMutation
 
 from ._engine import expand_parameters, train_heads
 from ._front import Member, ParetoFront, merge_front, sorted_front
+from ._head import n_genes
+from ._parallel import (
+    FitContext,
+    backend_kind,
+    n_workers,
+    resolve,
+    shared_torch_pool,
+    torch_threads,
+)
+from .callbacks import StopSearch
 from .selection import _minimized
 
 __all__ = [
@@ -87,8 +97,6 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
     """
     import torch
 
-    from ._parallel import resolve
-
     if n_threads:
         torch.set_num_threads(n_threads)
     data, config, objectives = resolve(context)
@@ -100,8 +108,6 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
 
 
 def _n_workers(n_jobs):
-    from ._parallel import n_workers
-
     return n_workers(n_jobs)
 
 
@@ -133,8 +139,6 @@ class _Evaluator:
     """
 
     def __init__(self, data, config, objectives, engine, n_jobs):
-        from ._parallel import FitContext
-
         self.data = data
         self.config = config
         self.objectives = objectives
@@ -179,8 +183,6 @@ class _Evaluator:
         ]
 
     def _run(self, genomes):
-        from ._parallel import backend_kind, shared_torch_pool, torch_threads
-
         genomes = np.asarray(genomes, dtype=bool)
         n_workers = min(_n_workers(self.n_jobs), len(genomes))
         if n_workers <= 1:
@@ -286,8 +288,6 @@ class SearchControl:
 
     def after_generation(self, record, front, history, budget_spent):
         """Call the callbacks; return the stop reason, or None to go on."""
-        from .callbacks import StopSearch
-
         stopped_by = None
         for name, cb in self.callbacks:
             # the front is immutable: every callback can have it as it is
@@ -406,8 +406,6 @@ def run_search(
         ``"n_evaluations"``, ``"no_new_genomes"`` (pymoo could breed no
         genome it had not seen), or a reason of ``control``.
     """
-    from ._head import n_genes
-
     control = SearchControl() if control is None else control
     L = n_genes(config.encoding, config.n_features, config.hidden_layer_sizes)
     problem = PruningProblem(L, len(objectives))

@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from ._images import ImageSpec
+
 __all__ = [
     "load_digits_images",
     "load_image_folder",
@@ -206,8 +208,6 @@ class ImageFolderArray:
 
     def image_spec(self):
         """The :class:`~evoprune_sklearn._images.ImageSpec` of every image."""
-        from ._images import ImageSpec
-
         return ImageSpec(self.height, self.width, 3, channels_last=True)
 
     def fingerprint(self):

@@ -649,10 +649,12 @@ class ExplanationDisplay(_Display):
             A fitted estimator.
         X : array-like
             Images or features to explain, as in ``fit``.
-        kind, n_images, n_cols, smooth, ax
+        kind, n_images, n_cols
             See :meth:`plot`.
         n_top : int, default=10
             Genes ranked.
+        smooth, ax
+            See :meth:`plot`.
         explain_params : dict, default=None
             More arguments of :meth:`EvoPruneClassifier.explain` (``member``,
             ``method``, ``random_state``, ...).

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
 
 import evoprune_sklearn._classifier as classifier_module
@@ -22,25 +21,11 @@ from evoprune_sklearn.callbacks import (
     ThresholdStopping,
 )
 
-SETTINGS = dict(
-    backbone=None, hidden_layer_sizes=(8,), pop_size=6,
-    max_epochs=5, lr=0.01, random_state=0,
-)
 
-
-def _data():
-    return make_classification(
-        n_samples=200, n_features=40, n_informative=6, n_classes=3, random_state=0
-    )
-
-
-def _clf(**kw):
-    return EvoPruneClassifier(**{**SETTINGS, "n_evaluations": 24, **kw})
-
-
-def front_key(clf):
-    return [(m.genome.tobytes(), tuple(sorted(m.objectives.items())))
-            for m in clf.pareto_front_]
+@pytest.fixture(scope="module")
+def make_clf(small_params):
+    """``make_clf(**params)``: small_params with 4 generations."""
+    return lambda **kw: EvoPruneClassifier(**{**small_params, "n_evaluations": 24, **kw})
 
 
 class Recorder(SearchCallback):
@@ -68,16 +53,18 @@ class Recorder(SearchCallback):
 
 
 @pytest.fixture(scope="module")
-def full():
-    X, y = _data()
-    return _clf().fit(X, y)
+def full(search_data, make_clf):
+    X, y = search_data
+    return make_clf().fit(X, y)
 
 
 # ------------------------------------------------------------------ callbacks
-def test_callbacks_hear_every_generation_with_its_record_and_front(full):
-    X, y = _data()
+def test_callbacks_hear_every_generation_with_its_record_and_front(
+    full, search_data, front_key, make_clf
+):
+    X, y = search_data
     rec = Recorder()
-    clf = _clf(callbacks=[rec]).fit(X, y)
+    clf = make_clf(callbacks=[rec]).fit(X, y)
     assert front_key(clf) == front_key(full)  # watching changes nothing
     assert clf.stop_reason_ == "n_evaluations"
     assert rec.begun == (clf, 0)
@@ -95,10 +82,12 @@ def test_callbacks_hear_every_generation_with_its_record_and_front(full):
 
 
 @pytest.mark.parametrize("raise_stop", [False, True])
-def test_a_callback_stops_the_search_and_is_named_as_the_reason(full, raise_stop):
-    X, y = _data()
+def test_a_callback_stops_the_search_and_is_named_as_the_reason(
+    full, raise_stop, search_data, make_clf
+):
+    X, y = search_data
     rec, watcher = Recorder(stop_at=1, raise_stop=raise_stop), Recorder()
-    clf = _clf(callbacks=[("enough", rec), watcher]).fit(X, y)
+    clf = make_clf(callbacks=[("enough", rec), watcher]).fit(X, y)
     assert clf.stop_reason_ == "enough"
     assert clf.n_evaluations_ == 12 and len(clf.history_) == 2
     assert clf.history_ == [{**r, "seconds": s["seconds"]}
@@ -108,21 +97,21 @@ def test_a_callback_stops_the_search_and_is_named_as_the_reason(full, raise_stop
     assert set(clf.predict(X)) <= set(clf.classes_)
 
 
-def test_a_plain_function_is_a_callback():
-    X, y = _data()
+def test_a_plain_function_is_a_callback(search_data, make_clf):
+    X, y = search_data
     seen = []
 
     def stop_after_two(record, front):
         seen.append(record["n_evaluations"])
         return record["generation"] >= 1
 
-    clf = _clf(callbacks=[stop_after_two]).fit(X, y)
+    clf = make_clf(callbacks=[stop_after_two]).fit(X, y)
     assert seen == [6, 12]
     assert clf.stop_reason_ == "stop_after_two"
 
 
-def test_search_end_is_called_on_ctrl_c_and_on_errors(monkeypatch):
-    X, y = _data()
+def test_search_end_is_called_on_ctrl_c_and_on_errors(monkeypatch, search_data, make_clf):
+    X, y = search_data
     train = search_module.train_heads
     calls = []
 
@@ -135,7 +124,7 @@ def test_search_end_is_called_on_ctrl_c_and_on_errors(monkeypatch):
     monkeypatch.setattr(search_module, "train_heads", interrupted_in_third_generation)
     rec = Recorder()
     with pytest.warns(UserWarning, match="interrupted"):
-        clf = _clf(callbacks=[rec]).fit(X, y)
+        clf = make_clf(callbacks=[rec]).fit(X, y)
     assert rec.ended == (2, "interrupted") and clf.stop_reason_ == "interrupted"
 
     class Broken(Recorder):
@@ -145,13 +134,13 @@ def test_search_end_is_called_on_ctrl_c_and_on_errors(monkeypatch):
     broken = Broken()
     monkeypatch.undo()
     with pytest.raises(RuntimeError, match="a bug in a callback"):
-        _clf(callbacks=[broken]).fit(X, y)
+        make_clf(callbacks=[broken]).fit(X, y)
     assert broken.ended == (1, "error")
 
 
 # ----------------------------------------------------------------- built-ins
-def test_csv_logger_writes_the_history_as_the_search_goes(tmp_path):
-    X, y = _data()
+def test_csv_logger_writes_the_history_as_the_search_goes(tmp_path, search_data, make_clf):
+    X, y = search_data
     path = tmp_path / "search.csv"
     path.write_text("stale rows of an earlier search\n")
     rows_seen = []
@@ -159,7 +148,7 @@ def test_csv_logger_writes_the_history_as_the_search_goes(tmp_path):
     def peek(record, front):  # the file is complete after every generation
         rows_seen.append(len(pd.read_csv(path)))
 
-    clf = _clf(n_evaluations=12, warm_start=True,
+    clf = make_clf(n_evaluations=12, warm_start=True,
                callbacks=[CSVLogger(path), peek]).fit(X, y)
     log = pd.read_csv(path)
     assert rows_seen == [1, 2]
@@ -174,10 +163,10 @@ def test_csv_logger_writes_the_history_as_the_search_goes(tmp_path):
     np.testing.assert_allclose(log["hypervolume"], [r["hypervolume"] for r in clf.history_])
 
 
-def test_csv_logger_refuses_a_missing_folder(tmp_path):
-    X, y = _data()
+def test_csv_logger_refuses_a_missing_folder(tmp_path, search_data, make_clf):
+    X, y = search_data
     with pytest.raises(ValueError, match="CSVLogger path=.*does not exist"):
-        _clf(callbacks=[CSVLogger(tmp_path / "nowhere" / "log.csv")]).fit(X, y)
+        make_clf(callbacks=[CSVLogger(tmp_path / "nowhere" / "log.csv")]).fit(X, y)
 
 
 @pytest.mark.parametrize("metric, threshold, expected_generations", [
@@ -186,82 +175,82 @@ def test_csv_logger_refuses_a_missing_folder(tmp_path):
     ("generation", 2, 3),
     ("best_complexity", 1.0, 1),     # lower is better: <= 1.0 at once
 ])
-def test_threshold_stopping(metric, threshold, expected_generations):
-    X, y = _data()
-    clf = _clf(callbacks=[ThresholdStopping(threshold, metric=metric)]).fit(X, y)
+def test_threshold_stopping(metric, threshold, expected_generations, search_data, make_clf):
+    X, y = search_data
+    clf = make_clf(callbacks=[ThresholdStopping(threshold, metric=metric)]).fit(X, y)
     assert len(clf.history_) == expected_generations
     expected = "ThresholdStopping" if expected_generations < 4 else "n_evaluations"
     assert clf.stop_reason_ == expected
 
 
-def test_threshold_stopping_names_an_unknown_metric():
-    X, y = _data()
+def test_threshold_stopping_names_an_unknown_metric(search_data, make_clf):
+    X, y = search_data
     with pytest.raises(ValueError, match="metric='f1'.*valid metrics are"):
-        _clf(callbacks=[ThresholdStopping(0.5, metric="f1")]).fit(X, y)
+        make_clf(callbacks=[ThresholdStopping(0.5, metric="f1")]).fit(X, y)
 
 
 # ---------------------------------------------------------- budget, no change
-def test_max_time_stops_between_generations(full):
-    X, y = _data()
-    clf = _clf(max_time=1e-6).fit(X, y)
+def test_max_time_stops_between_generations(full, search_data, front_key, make_clf):
+    X, y = search_data
+    clf = make_clf(max_time=1e-6).fit(X, y)
     assert clf.stop_reason_ == "max_time"
     assert clf.n_evaluations_ == 6  # one generation always completes
-    generous = _clf(max_time=1e6).fit(X, y)
+    generous = make_clf(max_time=1e6).fit(X, y)
     assert generous.stop_reason_ == "n_evaluations"
     assert front_key(generous) == front_key(full)
 
 
-def test_max_time_counts_from_the_start_of_fit(monkeypatch):
+def test_max_time_counts_from_the_start_of_fit(monkeypatch, search_data, make_clf):
     # Frozen clocks: fit starts at 0 s, and the search always reads 50 s, so
     # the search itself takes no time; only the time before it counts.
-    X, y = _data()
+    X, y = search_data
     monkeypatch.setattr(classifier_module, "time", SimpleNamespace(perf_counter=lambda: 0.0))
     monkeypatch.setattr(search_module, "time", SimpleNamespace(perf_counter=lambda: 50.0))
-    clf = _clf(max_time=45.0).fit(X, y)
+    clf = make_clf(max_time=45.0).fit(X, y)
     assert clf.stop_reason_ == "max_time" and len(clf.history_) == 1
-    clf = _clf(max_time=55.0).fit(X, y)
+    clf = make_clf(max_time=55.0).fit(X, y)
     assert clf.stop_reason_ == "n_evaluations" and len(clf.history_) == 4
 
 
-def test_n_iter_no_change_stops_when_the_hypervolume_stalls(full):
-    X, y = _data()
+def test_n_iter_no_change_stops_when_the_hypervolume_stalls(full, search_data, make_clf):
+    X, y = search_data
     # the generation at which the full run's hypervolume had stalled
     tol = 0.02
     counts = [generations_without_improvement(full.history_[:g + 1], 0, tol)
               for g in range(len(full.history_))]
     assert 1 in counts[:-1], counts  # the data must show a stall to test
     stop = counts.index(1)
-    clf = _clf(n_iter_no_change=1, hypervolume_tol=tol).fit(X, y)
+    clf = make_clf(n_iter_no_change=1, hypervolume_tol=tol).fit(X, y)
     assert clf.stop_reason_ == "n_iter_no_change"
     assert len(clf.history_) == stop + 1
     assert clf.history_ == [{**r, "seconds": s["seconds"]}
                             for r, s in zip(full.history_, clf.history_)]
     # with a tolerance no gain can reach, patience decides alone
-    clf = _clf(n_iter_no_change=2, hypervolume_tol=1.0).fit(X, y)
+    clf = make_clf(n_iter_no_change=2, hypervolume_tol=1.0).fit(X, y)
     assert clf.stop_reason_ == "n_iter_no_change" and len(clf.history_) == 3
 
 
-def test_the_budget_wins_when_several_criteria_meet(full):
-    X, y = _data()
-    clf = _clf(max_time=1e-6, callbacks=[ThresholdStopping(0.0)],
+def test_the_budget_wins_when_several_criteria_meet(full, search_data, make_clf):
+    X, y = search_data
+    clf = make_clf(max_time=1e-6, callbacks=[ThresholdStopping(0.0)],
                n_evaluations=6).fit(X, y)
     assert clf.stop_reason_ == "n_evaluations"
-    clf = _clf(max_time=1e-6, callbacks=[ThresholdStopping(0.0)]).fit(X, y)
+    clf = make_clf(max_time=1e-6, callbacks=[ThresholdStopping(0.0)]).fit(X, y)
     assert clf.stop_reason_ == "max_time"
 
 
 # -------------------------------------------------------------- sklearn API
-def test_callbacks_survive_clone_and_grid_search():
-    X, y = _data()
+def test_callbacks_survive_clone_and_grid_search(search_data, make_clf):
+    X, y = search_data
     rec = Recorder()
-    clf = _clf(n_evaluations=12, callbacks=[("rec", rec), CSVLogger("x.csv")])
+    clf = make_clf(n_evaluations=12, callbacks=[("rec", rec), CSVLogger("x.csv")])
     twin = clone(clf)
     cloned = twin.get_params()["callbacks"]
     assert cloned[0][0] == "rec" and type(cloned[0][1]) is Recorder
     assert cloned[0][1] is not rec and cloned[1].get_params() == {"path": "x.csv", "sep": ","}
 
     search = GridSearchCV(
-        _clf(n_evaluations=12),
+        make_clf(n_evaluations=12),
         {"callbacks": [[("rec", rec), ("stop", ThresholdStopping(0.0))], [("rec", rec)]]},
         cv=2, refit=True,
     ).fit(X, y)
@@ -290,13 +279,13 @@ def test_callbacks_survive_clone_and_grid_search():
     (dict(warm_start="yes"), ValueError, "warm_start"),
 ])
 def test_bad_search_control_parameters_are_refused_before_any_work(
-    params, error, match, monkeypatch
+    params, error, match, monkeypatch, search_data, make_clf
 ):
-    X, y = _data()
+    X, y = search_data
 
     def heavy(*args, **kwargs):
         raise AssertionError("the search started")
 
     monkeypatch.setattr(classifier_module, "run_search", heavy)
     with pytest.raises(error, match=match):
-        _clf(**params).fit(X, y)
+        make_clf(**params).fit(X, y)

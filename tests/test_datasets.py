@@ -1,10 +1,13 @@
 """Bundled digits and class-per-folder image folders."""
 
+import os
+import pickle
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from evoprune_sklearn.datasets import load_digits_images, load_image_folder
+from evoprune_sklearn.datasets import ImageFolderArray, load_digits_images, load_image_folder
 
 
 def test_digits_images():
@@ -60,3 +63,52 @@ def test_folder_data_fits(tmp_path, make_tiny):
     clf = make_tiny(image_size=32, validation_fraction=0.34, alpha=0.1).fit(X, y)
     assert set(clf.classes_) == {"cat", "dog"}
     assert clf.score(X, y) == 1.0
+
+
+# ------------------------------------------------------------- lazy folders
+def _image_folder(root, n_per_class, size=40):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        os.makedirs(root / label, exist_ok=True)
+        for i in range(n_per_class):
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            if label == "b":
+                img[: size // 2] = 255  # a learnable difference
+            Image.fromarray(img).save(root / label / f"{i:03d}.png")
+    return root
+
+
+def test_lazy_folder_matches_eager_and_streams_in_batches(
+    tmp_path, make_tiny, monkeypatch, front_key
+):
+    root = _image_folder(tmp_path, 20)
+    X_eager, y_eager = load_image_folder(root, size=32)
+    X_lazy, y_lazy = load_image_folder(root, size=32, lazy=True)
+    assert isinstance(X_lazy, ImageFolderArray)
+    assert X_lazy.shape == X_eager.shape and len(X_lazy) == 40
+    np.testing.assert_array_equal(np.asarray(X_lazy), X_eager)
+    np.testing.assert_array_equal(X_lazy[[3, 30]], X_eager[[3, 30]])
+    np.testing.assert_array_equal(y_lazy, y_eager)
+
+    requested = []
+    getitem = ImageFolderArray.__getitem__
+
+    def spy(self, key):
+        out = getitem(self, key)
+        requested.append(len(out) if out.ndim == 4 else 1)
+        return out
+
+    monkeypatch.setattr(ImageFolderArray, "__getitem__", spy)
+    settings = dict(image_size=32, objectives=("accuracy", "complexity"),
+                    pop_size=4, n_evaluations=4)
+    lazy = make_tiny(**settings).fit(X_lazy, y_lazy)
+    assert max(requested) <= 64  # never the whole folder at once
+    eager = make_tiny(**settings).fit(X_eager, y_eager)
+    assert front_key(lazy) == front_key(eager)
+    proba = eager.predict_proba(X_eager)
+    np.testing.assert_array_equal(lazy.predict_proba(X_lazy), proba)
+    # an image estimator survives pickling with identical predictions
+    loaded = pickle.loads(pickle.dumps(eager))
+    np.testing.assert_array_equal(loaded.predict_proba(X_eager), proba)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
+import evoprune_sklearn._persistence as persistence_module
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._persistence import FORMAT, _digest
 
@@ -18,12 +19,10 @@ TWO = ("accuracy", "complexity")
 
 
 @pytest.fixture(scope="module")
-def feature_fit(blobs):
-    from conftest import tiny
-
+def feature_fit(blobs, make_tiny):
     X, y = blobs
     labels = np.array(["ant", "bee", "cat"])[y]  # string labels must survive
-    clf = tiny(backbone=None, pop_size=6, n_evaluations=12).fit(X, labels)
+    clf = make_tiny(backbone=None, pop_size=6, n_evaluations=12).fit(X, labels)
     return clf, X
 
 
@@ -107,10 +106,8 @@ def test_every_fitted_attribute_is_saved(saved):
                 assert a == b, k
 
 
-def test_new_attributes_of_any_supported_type_round_trip(feature_fit, tmp_path):
+def test_new_attributes_of_any_supported_type_round_trip(feature_fit, tmp_path, make_tiny):
     """What other features add later (names, reasons, records) is kept as is."""
-    from conftest import tiny
-
     clf, X = feature_fit
     extra = {
         "stop_reason_": "n_evaluations",
@@ -125,7 +122,7 @@ def test_new_attributes_of_any_supported_type_round_trip(feature_fit, tmp_path):
         "empty_": np.zeros((0, 4), dtype=np.float64),
         "nested_": [{"generation": 1, "front": np.ones(3, dtype=bool)}],
     }
-    copy = tiny(backbone=None, pop_size=6, n_evaluations=12)
+    copy = make_tiny(backbone=None, pop_size=6, n_evaluations=12)
     copy.__dict__.update({k: v for k, v in vars(clf).items()
                           if k not in copy.get_params()})
     copy.__dict__.update(extra)
@@ -196,11 +193,9 @@ def test_image_estimator_round_trip_rebuilds_the_backbone(digit_images, make_tin
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only fallback")
-def test_gpu_model_loads_on_a_cpu_only_machine(feature_fit, tmp_path):
-    from conftest import tiny
-
+def test_gpu_model_loads_on_a_cpu_only_machine(feature_fit, tmp_path, make_tiny):
     clf, X = feature_fit
-    copy = tiny(backbone=None, pop_size=6, n_evaluations=12, device="cuda")
+    copy = make_tiny(backbone=None, pop_size=6, n_evaluations=12, device="cuda")
     copy.__dict__.update({k: v for k, v in vars(clf).items() if k not in copy.get_params()})
     copy._device = "cuda"
     copy._config = dataclasses.replace(clf._config, device="cuda")
@@ -319,12 +314,11 @@ def test_file_is_plain_safetensors_with_readable_metadata(saved):
 def test_save_replaces_atomically(saved, monkeypatch):
     clf, _, path = saved
     before = path.read_bytes()
-    import safetensors.numpy
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", crash)
+    monkeypatch.setattr(persistence_module, "save_file", crash)
     with pytest.raises(OSError, match="disk full"):
         clf.save(path)
     assert path.read_bytes() == before  # the previous file is whole

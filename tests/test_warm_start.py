@@ -5,68 +5,33 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 
 import evoprune_sklearn._classifier as classifier_module
-import evoprune_sklearn._search as search_module
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._backbones import Backbone
 from evoprune_sklearn.callbacks import ThresholdStopping
-
-# 40 genes, generations of 6: every random draw shows in the front, so a
-# continuation that restored anything wrongly would end elsewhere.
-SETTINGS = dict(
-    backbone=None, hidden_layer_sizes=(8,), pop_size=6,
-    max_epochs=5, lr=0.01, random_state=0,
-)
-
-
-def _data():
-    return make_classification(
-        n_samples=200, n_features=40, n_informative=6, n_classes=3, random_state=0
-    )
-
-
-def front_key(clf):
-    return [(m.genome.tobytes(), tuple(sorted(m.objectives.items())))
-            for m in clf.pareto_front_]
 
 
 def records(clf):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in clf.history_]
 
 
-class CountTraining:
-    """Counts genomes trained in-process; raises Ctrl-C on call ``fail_on_call``."""
-
-    def __init__(self, monkeypatch, fail_on_call=None):
-        self.calls = self.genomes = 0
-        self.fail_on_call = fail_on_call
-        self._train = search_module.train_heads
-        monkeypatch.setattr(search_module, "train_heads", self)
-
-    def __call__(self, genomes, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.fail_on_call:
-            raise KeyboardInterrupt
-        self.genomes += len(genomes)
-        return self._train(genomes, *args, **kwargs)
-
-
 @pytest.fixture(scope="module")
-def uninterrupted():
+def uninterrupted(small_params, search_data):
     """One search of 24 evaluations (4 generations), never stopped."""
-    X, y = _data()
-    return EvoPruneClassifier(n_evaluations=24, **SETTINGS).fit(X, y)
+    X, y = search_data
+    return EvoPruneClassifier(n_evaluations=24, **small_params).fit(X, y)
 
 
-def test_warm_start_continues_to_the_uninterrupted_front(uninterrupted, monkeypatch):
-    X, y = _data()
-    clf = EvoPruneClassifier(n_evaluations=12, warm_start=True, **SETTINGS).fit(X, y)
+def test_warm_start_continues_to_the_uninterrupted_front(
+    uninterrupted, monkeypatch, small_params, search_data, front_key, count_training
+):
+    X, y = search_data
+    clf = EvoPruneClassifier(n_evaluations=12, warm_start=True, **small_params).fit(X, y)
     assert clf.n_evaluations_ == 12 and len(clf.history_) == 2
     first_trained = clf.n_trained_
 
-    counter = CountTraining(monkeypatch)
+    counter = count_training()
     clf.set_params(n_evaluations=24).fit(X, y)
     assert front_key(clf) == front_key(uninterrupted)
     assert records(clf) == records(uninterrupted)
@@ -77,9 +42,9 @@ def test_warm_start_continues_to_the_uninterrupted_front(uninterrupted, monkeypa
     np.testing.assert_array_equal(clf.predict_proba(X), uninterrupted.predict_proba(X))
 
 
-def test_the_search_state_survives_pickling(uninterrupted):
-    X, y = _data()
-    clf = EvoPruneClassifier(n_evaluations=12, **SETTINGS).fit(X, y)
+def test_the_search_state_survives_pickling(uninterrupted, small_params, search_data, front_key):
+    X, y = search_data
+    clf = EvoPruneClassifier(n_evaluations=12, **small_params).fit(X, y)
     # warm_start may be switched on after the first fit
     loaded = pickle.loads(pickle.dumps(clf))
     loaded.set_params(warm_start=True, n_evaluations=24).fit(X, y)
@@ -87,23 +52,26 @@ def test_the_search_state_survives_pickling(uninterrupted):
 
 
 def test_checkpoint_refit_with_a_larger_budget_continues(uninterrupted, tmp_path,
-                                                          monkeypatch):
-    X, y = _data()
+                                                          monkeypatch, small_params, search_data,
+                                                          front_key, count_training):
+    X, y = search_data
     path = tmp_path / "search.ckpt"
-    EvoPruneClassifier(n_evaluations=12, checkpoint=path, **SETTINGS).fit(X, y)
-    counter = CountTraining(monkeypatch)
+    EvoPruneClassifier(n_evaluations=12, checkpoint=path, **small_params).fit(X, y)
+    counter = count_training()
     # a fresh estimator, as in a new Python session: only the file is shared
-    clf = EvoPruneClassifier(n_evaluations=24, checkpoint=path, **SETTINGS).fit(X, y)
+    clf = EvoPruneClassifier(n_evaluations=24, checkpoint=path, **small_params).fit(X, y)
     assert front_key(clf) == front_key(uninterrupted)
     assert records(clf) == records(uninterrupted)
     assert 0 < counter.genomes < uninterrupted.n_trained_
 
 
-def test_continuing_after_an_early_stop_gives_the_uninterrupted_front(uninterrupted):
+def test_continuing_after_an_early_stop_gives_the_uninterrupted_front(
+    uninterrupted, small_params, search_data, front_key
+):
     # a stop criterion ends the search between generations: on a boundary
-    X, y = _data()
+    X, y = search_data
     clf = EvoPruneClassifier(
-        n_evaluations=24, warm_start=True, **SETTINGS,
+        n_evaluations=24, warm_start=True, **small_params,
         callbacks=[ThresholdStopping(1, metric="generation")],
     ).fit(X, y)
     assert clf.stop_reason_ == "ThresholdStopping" and clf.n_evaluations_ == 12
@@ -111,11 +79,11 @@ def test_continuing_after_an_early_stop_gives_the_uninterrupted_front(uninterrup
     assert front_key(clf) == front_key(uninterrupted)
 
 
-def test_continuing_from_a_cut_generation_is_a_valid_but_other_search():
+def test_continuing_from_a_cut_generation_is_a_valid_but_other_search(small_params, search_data):
     # 15 = 2.5 generations: the third generation was cut to 3 genomes and
     # NSGA-II's survival saw only those; the continuation goes on from there.
-    X, y = _data()
-    cut = EvoPruneClassifier(n_evaluations=15, warm_start=True, **SETTINGS).fit(X, y)
+    X, y = search_data
+    cut = EvoPruneClassifier(n_evaluations=15, warm_start=True, **small_params).fit(X, y)
     before = records(cut)
     assert [r["n_evaluations"] for r in before] == [6, 12, 15]
     cut.set_params(n_evaluations=24).fit(X, y)
@@ -128,9 +96,11 @@ def test_continuing_from_a_cut_generation_is_a_valid_but_other_search():
     assert not any(dominated)
 
 
-def test_without_warm_start_each_fit_starts_anew(uninterrupted):
-    X, y = _data()
-    clf = EvoPruneClassifier(n_evaluations=12, **SETTINGS).fit(X, y)
+def test_without_warm_start_each_fit_starts_anew(
+    uninterrupted, small_params, search_data, front_key
+):
+    X, y = search_data
+    clf = EvoPruneClassifier(n_evaluations=12, **small_params).fit(X, y)
     clf.set_params(n_evaluations=24).fit(X, y)
     assert front_key(clf) == front_key(uninterrupted)
     assert len(clf.history_) == 4
@@ -143,9 +113,9 @@ def test_without_warm_start_each_fit_starts_anew(uninterrupted):
 
 
 @pytest.fixture(scope="module")
-def fitted12():
-    X, y = _data()
-    return EvoPruneClassifier(n_evaluations=12, warm_start=True, **SETTINGS).fit(X, y)
+def fitted12(small_params, search_data):
+    X, y = search_data
+    return EvoPruneClassifier(n_evaluations=12, warm_start=True, **small_params).fit(X, y)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -159,9 +129,9 @@ def fitted12():
     (dict(n_evaluations=6), "n_evaluations=6 is smaller than the 12 evaluations"),
 ])
 def test_warm_start_refuses_what_would_make_continuing_meaningless(
-    fitted12, change, match, monkeypatch
+    fitted12, change, match, monkeypatch, search_data
 ):
-    X, y = _data()
+    X, y = search_data
     change = dict(change)
     X = change.pop("X", lambda X: X)(X)
     y = change.pop("y", lambda y: y)(y)
@@ -182,10 +152,10 @@ def test_warm_start_refuses_what_would_make_continuing_meaningless(
     assert clf.n_evaluations_ == 12
 
 
-def test_warm_start_refuses_other_sample_weights():
-    X, y = _data()
+def test_warm_start_refuses_other_sample_weights(small_params, search_data):
+    X, y = search_data
     w = np.where(y == 0, 2.0, 1.0)
-    clf = EvoPruneClassifier(n_evaluations=6, warm_start=True, **SETTINGS)
+    clf = EvoPruneClassifier(n_evaluations=6, warm_start=True, **small_params)
     clf.fit(X, y, sample_weight=w)
     with pytest.raises(ValueError, match="other training data"):
         clf.set_params(n_evaluations=12).fit(X, y)  # unweighted now
@@ -193,20 +163,22 @@ def test_warm_start_refuses_other_sample_weights():
     assert clf.n_evaluations_ == 12 and len(clf.history_) == 2
 
 
-def test_what_may_change_when_continuing(uninterrupted):
+def test_what_may_change_when_continuing(uninterrupted, small_params, search_data, front_key):
     # n_jobs, verbose, selection, the budget and the stop criteria do not
     # change where the search goes
-    X, y = _data()
-    clf = EvoPruneClassifier(n_evaluations=12, warm_start=True, **SETTINGS).fit(X, y)
+    X, y = search_data
+    clf = EvoPruneClassifier(n_evaluations=12, warm_start=True, **small_params).fit(X, y)
     clf.set_params(n_evaluations=24, selection="accuracy", verbose=0,
                    max_time=1e6, n_iter_no_change=50, hypervolume_tol=0.0).fit(X, y)
     assert front_key(clf) == front_key(uninterrupted)
 
 
-def test_warm_start_after_ctrl_c_resumes(uninterrupted, monkeypatch):
-    X, y = _data()
-    CountTraining(monkeypatch, fail_on_call=3)  # Ctrl-C in the third generation
-    clf = EvoPruneClassifier(n_evaluations=24, warm_start=True, **SETTINGS)
+def test_warm_start_after_ctrl_c_resumes(
+    uninterrupted, monkeypatch, small_params, search_data, front_key, count_training
+):
+    X, y = search_data
+    count_training(fail_on_call=3)  # Ctrl-C in the third generation
+    clf = EvoPruneClassifier(n_evaluations=24, warm_start=True, **small_params)
     with pytest.warns(UserWarning, match="warm_start=True to resume"):
         clf.fit(X, y)
     assert clf.stop_reason_ == "interrupted" and clf.n_evaluations_ == 12
@@ -216,8 +188,8 @@ def test_warm_start_after_ctrl_c_resumes(uninterrupted, monkeypatch):
     assert clf.stop_reason_ == "n_evaluations"
 
 
-def test_an_estimator_without_search_state_warns_and_starts_anew(fitted12):
-    X, y = _data()
+def test_an_estimator_without_search_state_warns_and_starts_anew(fitted12, search_data):
+    X, y = search_data
     clf = pickle.loads(pickle.dumps(fitted12))
     del clf._search_state  # e.g. restored by a format that keeps no search state
     with pytest.warns(UserWarning, match="holds no search state"):
@@ -232,20 +204,20 @@ NO_CHANGE = dict(n_iter_no_change=3, hypervolume_tol=1.0, n_evaluations=60)
 
 
 def test_a_killed_search_resumed_stops_where_the_uninterrupted_one_does(
-    uninterrupted, tmp_path, monkeypatch
+    uninterrupted, tmp_path, monkeypatch, small_params, search_data, front_key, count_training
 ):
-    X, y = _data()
-    clf = EvoPruneClassifier(**SETTINGS, **NO_CHANGE).fit(X, y)
+    X, y = search_data
+    clf = EvoPruneClassifier(**small_params, **NO_CHANGE).fit(X, y)
     assert clf.stop_reason_ == "n_iter_no_change" and clf.n_evaluations_ == 24
     assert front_key(clf) == front_key(uninterrupted)
 
     path = tmp_path / "c.ckpt"
-    CountTraining(monkeypatch, fail_on_call=4)  # Ctrl-C after 3 generations
+    count_training(fail_on_call=4)  # Ctrl-C after 3 generations
     with pytest.warns(UserWarning, match="interrupted after generation 3"):
-        EvoPruneClassifier(checkpoint=path, **SETTINGS, **NO_CHANGE).fit(X, y)
+        EvoPruneClassifier(checkpoint=path, **small_params, **NO_CHANGE).fit(X, y)
     monkeypatch.undo()
     # the resumed fit counts the generations before the interrupt too
-    resumed = EvoPruneClassifier(checkpoint=path, **SETTINGS, **NO_CHANGE).fit(X, y)
+    resumed = EvoPruneClassifier(checkpoint=path, **small_params, **NO_CHANGE).fit(X, y)
     assert resumed.stop_reason_ == "n_iter_no_change"
     assert resumed.n_evaluations_ == 24
     assert front_key(resumed) == front_key(uninterrupted)
