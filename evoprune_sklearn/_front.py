@@ -52,7 +52,7 @@ class Member:
 
     Each parameter is kept as the attribute of the same name.
 
-    Parameters
+    Attributes
     ----------
     n_active : int
         Number of genes switched on.

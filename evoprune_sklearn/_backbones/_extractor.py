@@ -141,7 +141,18 @@ class Backbone:
         self.n_features = int(out.shape[1])
 
     def normalize(self, images):
-        """Apply the backbone's normalisation to ``[0, 1]`` images."""
+        """Apply the backbone's normalisation to ``[0, 1]`` images.
+
+        Parameters
+        ----------
+        images : torch.Tensor of shape (n_images, 3, H, W)
+            Images with values in ``[0, 1]``.
+
+        Returns
+        -------
+        images : torch.Tensor
+            Normalised with the backbone's mean and standard deviation.
+        """
         mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device)
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device)
         return (images - mean[:, None, None]) / std[:, None, None]
@@ -151,7 +162,17 @@ class Backbone:
         return _Normalized(self)
 
     def to(self, device):
-        """Move the network to ``device``; returns self."""
+        """Move the network to ``device``.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            Where the network runs.
+
+        Returns
+        -------
+        self : Backbone
+        """
         self.module.to(device)
         return self
 
