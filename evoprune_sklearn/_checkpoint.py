@@ -41,6 +41,8 @@ import tempfile
 import numpy as np
 import torch
 
+from .objectives import Objective, get_objective
+
 __all__ = [
     "SearchState",
     "load_checkpoint",
@@ -119,6 +121,12 @@ def data_fingerprint(*arrays):
 def _jsonable(value):
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, Objective):
+        # By class and parameters: repr abbreviates, and a search with
+        # another attack budget or temperature is another problem.
+        return {"objective": f"{type(value).__module__}.{type(value).__qualname__}",
+                "params": {k: _jsonable(v)
+                           for k, v in sorted(value.get_params(deep=False).items())}}
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
@@ -144,7 +152,8 @@ def _file_digest(path):
 def search_parameters(estimator):
     """The estimator parameters a checkpoint must agree on, JSON-able.
 
-    Parameters that cannot change the front (``checkpoint``, ``verbose``,
+    Objectives are identified by their class and parameters (a name by the
+    objective it stands for). Parameters that cannot change the front (``checkpoint``, ``verbose``,
     ``n_jobs``, ``selection``, ``ensemble``, ``ensemble_voting``) and those
     that only say how far the search goes (``n_evaluations``, ``max_time``,
     ``n_iter_no_change``, ``hypervolume_tol``, ``callbacks``, ``warm_start``)
@@ -165,6 +174,12 @@ def search_parameters(estimator):
         for k, v in sorted(estimator.get_params(deep=False).items())
         if k not in _NOT_SEARCH_PARAMETERS
     }
+    if "objectives" in params:
+        # Names resolved to objectives: "robustness" and ODIN() are one problem,
+        # ODIN() and ODIN(temperature=1.0) two.
+        params["objectives"] = [
+            _jsonable(get_objective(o)) for o in estimator.get_params(deep=False)["objectives"]
+        ]
     weights = estimator.get_params(deep=False).get("weights")
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         params["weights_digest"] = _file_digest(weights)

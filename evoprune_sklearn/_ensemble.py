@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 import torch
 
-from ._ood import odin_scores as _ood_odin_scores
+from .objectives import odin_scores as _ood_odin_scores
 
 __all__ = [
     "DEFAULT_MEMBERS",
