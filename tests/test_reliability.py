@@ -21,6 +21,7 @@ import evoprune_sklearn._search as search_module
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._checkpoint import SearchState, load_checkpoint
 from evoprune_sklearn.datasets import ImageFolderArray, load_image_folder
+from evoprune_sklearn.objectives import Accuracy, Complexity, ObjectiveContext
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -185,13 +186,12 @@ def _fresh_search_writing_to(path, X, y):
     # A search writing over an existing checkpoint file.
     state = SearchState(str(path), {"version": "x", "parameters": {}, "data": "d"},
                         {}, split=(np.arange(3), np.arange(2)))
-    from evoprune_sklearn._objectives import SearchData, make_objectives
     from evoprune_sklearn._engine import TrainingConfig
 
     Xf = X.astype(np.float32)
-    data = SearchData(Xf[:150], y[:150], Xf[150:], y[150:], 3)
+    data = ObjectiveContext(Xf[:150], y[:150], Xf[150:], y[150:], 3)
     config = TrainingConfig("features", Xf.shape[1], (8,), 3, max_epochs=2)
-    search_module.run_search(data, config, make_objectives(("accuracy", "complexity"), None),
+    search_module.run_search(data, config, [Accuracy(), Complexity()],
                              pop_size=4, n_evaluations=4, state=state)
 
 
