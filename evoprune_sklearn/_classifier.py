@@ -488,7 +488,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _check_params(self):
-        """Checks the declarative constraints cannot express."""
+        """Checks the declarative constraints cannot express.
+
+        Returns the objectives as fresh instances (the user's are never
+        prepared or changed), each checked against its own constraints.
+        """
         self._validate_params()
         hidden = self.hidden_layer_sizes
         if not (0 <= len(hidden) <= 2) or not all(

@@ -135,6 +135,9 @@ class Objective(BaseEstimator):
         Column of the objective in ``pareto_front_`` and ``history_``.
     greater_is_better : bool
         Whether the search maximises (True) or minimises the value.
+    uses_ood : bool
+        Whether the objective reads ``context.X_ood`` (``fit`` warns when
+        ``X_ood`` is given and no objective uses it).
 
     Examples
     --------
@@ -151,8 +154,6 @@ class Objective(BaseEstimator):
 
     name = None
     greater_is_better = True
-    #: Whether the objective reads ``context.X_ood`` (fit warns when the
-    #: user passes ``X_ood`` and no objective uses it).
     uses_ood = False
 
     _parameter_constraints = {}
