@@ -36,12 +36,13 @@ import subprocess
 import sys
 import time
 
+#: Mode -> (registered objective name, its parameters): the third objective.
 MODES = {
-    "odin": dict(robustness="odin"),
-    "fgsm": dict(robustness="fgsm"),
-    "pgd": dict(robustness="pgd"),
-    "fgsm@8/255": dict(robustness="fgsm", attack_eps=8 / 255),
-    "pgd@8/255": dict(robustness="pgd", attack_eps=8 / 255),
+    "odin": ("odin", {}),
+    "fgsm": ("fgsm", {}),
+    "pgd": ("pgd", {}),
+    "fgsm@8/255": ("fgsm", {"eps": 8 / 255}),
+    "pgd@8/255": ("pgd", {"eps": 8 / 255}),
 }
 
 
@@ -51,9 +52,8 @@ def run_mode(mode, n_evaluations, pop_size, threads):
     import torch
 
     from evoprune_sklearn import EvoPruneClassifier
-    from evoprune_sklearn._adversarial import AdversarialRobustness
-    from evoprune_sklearn._ood import ODINRobustness
     from evoprune_sklearn.datasets import load_digits_images
+    from evoprune_sklearn.objectives import ODIN, Adversarial, get_objective
 
     if threads:
         torch.set_num_threads(threads)
@@ -75,18 +75,21 @@ def run_mode(mode, n_evaluations, pop_size, threads):
 
         cls.evaluate = evaluate
 
-    timed(ODINRobustness)
-    timed(AdversarialRobustness)
-    original_prepare = AdversarialRobustness.prepare
+    timed(ODIN)
+    timed(Adversarial)
+    original_prepare = Adversarial.prepare
 
-    def prepare(self, data, estimator):  # counts of the calibration, kept apart
-        original_prepare(self, data, estimator)
+    def prepare(self, context):  # counts of the calibration, kept apart
+        original_prepare(self, context)
         self._calib_counts = (getattr(self, "n_forward_", 0), getattr(self, "n_backward_", 0))
 
-    AdversarialRobustness.prepare = prepare
+    Adversarial.prepare = prepare
     X, y = load_digits_images(size=64)
+    name, params = MODES[mode]
+    robustness = get_objective(name).set_params(**params)
     clf = EvoPruneClassifier(image_size=64, pop_size=pop_size, n_evaluations=n_evaluations,
-                             random_state=0, **MODES[mode])
+                             objectives=("accuracy", "complexity", robustness),
+                             random_state=0)
     c0, t0 = time.process_time(), time.perf_counter()
     clf.fit(X, y)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
@@ -107,8 +110,7 @@ def run_mode(mode, n_evaluations, pop_size, threads):
         "evaluations": n_eval,
     }
     if mode != "odin":
-        eps = getattr(clf, "attack_eps_", None) or MODES[mode].get("attack_eps", 8 / 255)
-        row["eps"] = float(eps) * 255
+        row["eps"] = float(clf.objectives_[2].eps_) * 255
         if box["fwd"] is not None:
             f0, b0 = box["calib_fwd"]
             row["fwd/cand"] = (box["fwd"] - f0) / calls

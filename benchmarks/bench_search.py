@@ -195,7 +195,7 @@ def run_protocol(device, pop, n_evaluations, max_epochs, objectives):
     X, y = features()
     clf = EvoPruneClassifier(
         backbone=None, encoding="features", hidden_layer_sizes=(HIDDEN,),
-        objectives=objectives, robustness="odin", odin_epsilon=0.0,
+        objectives=objectives,
         pop_size=pop, n_evaluations=n_evaluations, max_epochs=max_epochs,
         device=device, random_state=0,
     )

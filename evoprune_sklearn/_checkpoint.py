@@ -49,6 +49,8 @@ from ._front import Member, ParetoFront
 
 from ._front import Member, sorted_front
 
+from .objectives import Objective, get_objective
+
 __all__ = [
     "SearchState",
     "load_checkpoint",

@@ -47,8 +47,8 @@ from ._weights import fit_weights, merge_samples
 from ._background import sample_background
 from ._front import Member, gene_names
 from ._images import image_spec
-from ._objectives import OBJECTIVES, SearchData, make_objectives
-from ._ood import check_robustness_args, validate_ood
+from ._ood import validate_ood
+from .objectives import ObjectiveContext, get_objective
 from ._search import SearchControl, run_search
 from ._ensemble import (
     DEFAULT_MEMBERS,
@@ -118,68 +118,30 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         head, trained to convergence, was as accurate as the 512-unit head
         and 3 to 10 times cheaper to train (see the methodology page).
         ``encoding="neurons"`` needs at least one hidden layer.
-    objectives : tuple of str, default=("accuracy", "complexity", "robustness")
-        Objectives optimised together. ``"accuracy"`` (validation accuracy,
-        higher is better) is required; ``"complexity"`` is the fraction of
-        genes kept (lower is better); ``"robustness"`` (higher is better) is
-        measured as chosen by ``robustness``.
-    robustness : {"odin", "fgsm", "pgd"}, default="odin"
-        What the ``"robustness"`` objective measures on the validation fold.
-
-        - ``"odin"``: out-of-distribution detection, the AUROC of the ODIN
-          score ``max softmax(logits / odin_temperature)`` separating
-          validation samples from OoD samples (``X_ood`` in :meth:`fit`, or
-          the default synthetic set described there). With
-          ``odin_epsilon=0`` it costs two head forward passes per candidate
-          on cached features.
-        - ``"fgsm"`` / ``"pgd"``: accuracy on validation images attacked
-          (torchattacks, ``pip install 'evoprune_sklearn[attacks]'``) through
-          the whole network, frozen backbone included, within an L-infinity
-          ball of ``attack_eps`` in ``[0, 1]`` pixel space; a sample counts
-          when it is classified correctly clean and at every point the attack
-          visits. Per candidate and image of ``robustness_subset``: FGSM one
-          forward/backward pass plus one forward pass, PGD up to
-          ``attack_steps`` forward/backward passes plus one; samples leave the
-          attack once misclassified. Image input only: with ``backbone=None``
-          there are no pixels, so a pixel budget has no meaning and fit
-          raises a ValueError. Without torchattacks fit raises an ImportError
-          that says how to install it.
+    objectives : tuple of str or Objective, default=("accuracy", "complexity", "robustness")
+        Objectives optimised together, each a registered name or an
+        :class:`~evoprune_sklearn.objectives.Objective` instance (see
+        :mod:`evoprune_sklearn.objectives`). ``"accuracy"`` (validation
+        accuracy, higher is better) is required; ``"complexity"`` is the
+        fraction of genes kept (lower is better); ``"robustness"`` (higher is
+        better) is ``ODIN()``: out-of-distribution detection, the AUROC of
+        the ODIN score ``max softmax(logits / T)`` separating validation
+        samples from OoD samples (``X_ood`` in :meth:`fit`, or the default
+        synthetic set described there), two head forward passes per
+        candidate on cached features. ``ODIN(temperature, epsilon, subset)``
+        configures it; ``"fgsm"``, ``"pgd"`` and
+        ``Adversarial(method, eps, steps, alpha, subset)`` measure accuracy
+        on validation images attacked through the whole network instead
+        (image input only; needs torchattacks, ``pip install
+        'evoprune_sklearn[attacks]'``). Instances are copied at ``fit``
+        (never changed); the fitted copies are ``objectives_``. Objective
+        names must differ (ODIN and Adversarial are both named
+        ``"robustness"``).
 
         The MO-EvoPruneDeepTL research code used temperature scaling only,
         measured it on the test split and reused stale values for duplicate
         genomes; here every objective is measured on the validation fold and
         cached together per genome.
-    odin_temperature : float, default=1000.0
-        ODIN temperature ``T``; 1 gives the plain maximum-softmax baseline.
-    odin_epsilon : float, default=0.0
-        ODIN input perturbation ``x' = x - eps * sign(-grad log S_yhat(x; T))``
-        in ``[0, 1]`` pixel units (feature units with ``backbone=None``).
-        0 scores the cached features (temperature scaling only); a positive
-        value costs one backward and one extra forward pass of the backbone
-        per candidate for up to ``robustness_subset`` validation and as many
-        OoD images.
-    robustness_subset : int or None, default=128
-        At most this many validation images (and OoD images) are pushed
-        through the backbone per candidate by the modes that need pixels
-        (``"fgsm"``, ``"pgd"``, ``"odin"`` with ``odin_epsilon > 0``); a
-        fixed random subset drawn from ``random_state``. None uses them all.
-        ``"odin"`` with ``odin_epsilon=0`` always uses every sample. 128
-        keeps the attacked accuracy within about 0.03 of its value on every
-        validation image (digits), at half the cost of 256.
-    attack_eps : "auto" or float, default="auto"
-        L-infinity radius of the FGSM/PGD attack in ``[0, 1]`` pixel units.
-        ``"auto"`` calibrates it once per fit: the budget at which the dense
-        (unpruned) head keeps half its clean accuracy under this attack,
-        found by bisection (six attacks of the dense head); the values then
-        spread across the front. A number is a fixed, stated threat model
-        (e.g. ``8/255``); frozen ImageNet backbones fall at far smaller
-        budgets, where every candidate may score 0. The budget used is
-        ``attack_eps_``.
-    attack_steps : int, default=5
-        PGD iterations. At a calibrated budget 5 steps rank candidates like
-        10 (attacked accuracies within about 0.05) at about half the cost.
-    attack_alpha : float, default=None
-        PGD step size; ``2.5 * attack_eps / attack_steps`` when None.
     pop_size : int, default=30
         NSGA-II population size.
     n_evaluations : int, default=200
@@ -390,13 +352,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         (the budget was spent), ``"max_time"``, ``"n_iter_no_change"``, the
         name of the callback that stopped it, ``"interrupted"`` (Ctrl-C), or
         ``"no_new_genomes"`` (NSGA-II could breed no genome it had not seen).
+    objectives_ : list of Objective
+        Fitted copies of ``objectives``, in their order, with what they
+        learned during the fit (e.g. ``eps_``, the attack budget of
+        :class:`~evoprune_sklearn.objectives.Adversarial`, calibrated when
+        ``eps="auto"``).
     n_ood_samples_ : int or None
         OoD samples the ODIN robustness objective scored against (given or
         synthetic); None when it is not used.
-    attack_eps_ : float or None
-        L-infinity budget (``[0, 1]`` pixel units) of the FGSM/PGD robustness
-        objective: ``attack_eps`` itself, or the calibrated budget when
-        ``attack_eps="auto"``; None in the other modes.
     background_ : Background
         A stratified sample of at most 64 training samples (features, and
         RGB uint8 images for image input: at most ``64 * H * W * 3`` bytes)
@@ -434,13 +397,6 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "encoding": [StrOptions({"features", "neurons"})],
         "hidden_layer_sizes": [tuple, list],
         "objectives": [tuple, list],
-        "robustness": [StrOptions({"odin", "fgsm", "pgd"})],
-        "odin_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
-        "odin_epsilon": [Interval(numbers.Real, 0, None, closed="left")],
-        "robustness_subset": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "attack_eps": [StrOptions({"auto"}), Interval(numbers.Real, 0, 1, closed="both")],
-        "attack_steps": [Interval(numbers.Integral, 1, None, closed="left")],
-        "attack_alpha": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "pop_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_evaluations": [Interval(numbers.Integral, 1, None, closed="left")],
         "crossover_rate": [Interval(numbers.Real, 0, 1, closed="both")],
@@ -489,13 +445,6 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         encoding="features",
         hidden_layer_sizes=(),
         objectives=("accuracy", "complexity", "robustness"),
-        robustness="odin",
-        odin_temperature=1000.0,
-        odin_epsilon=0.0,
-        robustness_subset=128,
-        attack_eps="auto",
-        attack_steps=5,
-        attack_alpha=None,
         pop_size=30,
         n_evaluations=200,
         crossover_rate=1.0,
@@ -531,13 +480,6 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.encoding = encoding
         self.hidden_layer_sizes = hidden_layer_sizes
         self.objectives = objectives
-        self.robustness = robustness
-        self.odin_temperature = odin_temperature
-        self.odin_epsilon = odin_epsilon
-        self.robustness_subset = robustness_subset
-        self.attack_eps = attack_eps
-        self.attack_steps = attack_steps
-        self.attack_alpha = attack_alpha
         self.pop_size = pop_size
         self.n_evaluations = n_evaluations
         self.crossover_rate = crossover_rate
@@ -575,7 +517,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _check_params(self):
-        """Checks the declarative constraints cannot express."""
+        """Checks the declarative constraints cannot express.
+
+        Returns the objectives as fresh instances (the user's are never
+        prepared or changed), each checked against its own constraints.
+        """
         self._validate_params()
         hidden = self.hidden_layer_sizes
         if not (0 <= len(hidden) <= 2) or not all(
@@ -591,21 +537,20 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 "encoding='neurons' prunes hidden neurons, but hidden_layer_sizes=() "
                 "has none; give hidden layers, e.g. hidden_layer_sizes=(512,)."
             )
-        objectives = tuple(self.objectives)
-        unknown = [o for o in objectives if o not in OBJECTIVES]
-        if unknown:
-            raise ValueError(
-                f"Unknown objective(s) {unknown}; valid objectives are "
-                f"{sorted(OBJECTIVES)}."
-            )
+        resolved = [get_objective(o) for o in self.objectives]
+        objectives = tuple(o.name for o in resolved)
         if len(set(objectives)) != len(objectives):
-            raise ValueError(f"objectives contains duplicates: {objectives!r}.")
+            raise ValueError(
+                f"objectives contains duplicate names: {objectives!r} (from "
+                f"{tuple(self.objectives)!r}); each objective is one column of "
+                "the front."
+            )
         if "accuracy" not in objectives:
             raise ValueError(
-                f"objectives must include 'accuracy', got {objectives!r}."
+                f"objectives must include 'accuracy', got {tuple(self.objectives)!r}."
             )
-        if "robustness" in objectives:
-            check_robustness_args(self)
+        for objective in resolved:
+            objective.check(image_input=self.backbone is not None)
         if self.n_evaluations < self.pop_size:
             raise ValueError(
                 f"n_evaluations={self.n_evaluations} is smaller than pop_size="
@@ -624,6 +569,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         check_callbacks(self.callbacks)
         if self.ensemble is not None:
             check_members_spec(self.ensemble, objectives, name="ensemble")
+        return resolved
 
     def _validate_input(self, X, y=None, *, reset):
         """Validate X (images or features) and y; return (X, y)."""
@@ -719,7 +665,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels of any type.
         X_ood : array-like or OODSet, default=None
-            Out-of-distribution samples for ``robustness="odin"``: images in
+            Out-of-distribution samples for the ODIN objective: images in
             any of the formats of ``X``, any size (resized like ``X``), or a
             2-D feature matrix with the columns of ``X`` when
             ``backbone=None``. When None, a synthetic OoD set as large as the
@@ -750,14 +696,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         t0 = time.perf_counter()
-        self._check_params()
+        objectives = self._check_params()
         Xv, y = self._validate_input(X, y, reset=True)
         ood = validate_ood(
             X_ood,
             image_input=self.backbone is not None,
             n_features=self.n_features_in_,
             n_samples=len(y),
-            used="robustness" in self.objectives and self.robustness == "odin",
+            used=any(o.uses_ood for o in objectives),
         )
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
@@ -832,22 +778,21 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             device=self._device,
         )
         weighted = not np.all(weights[used] == 1.0)
-        data = SearchData(
+        context = ObjectiveContext(
             features[train], y_enc[train], features[val], y_enc[val], len(self.classes_),
             w_train=weights[train] if weighted else None,
             w_val=weights[val] if weighted else None,
+            train_index=train, val_index=val,
+            images=None if self.backbone is None else Xv[0],
+            image_spec=None if self.backbone is None else Xv[1],
+            X_ood=ood, backbone=self.backbone_, device=self._device,
+            seed=int(robustness_seed), config=self._config, engine=self.engine,
+            n_evaluations=self.n_evaluations, verbose=self.verbose,
         )
-        data.train_index, data.val_index = train, val
-        # Raw inputs for objectives that need pixels or OoD data; dropped after
-        # prepare so that parallel workers are not sent them every generation.
-        data.images = None if self.backbone is None else Xv
-        data.X_ood, data.seed = ood, robustness_seed
-        objectives = make_objectives(tuple(self.objectives), self)
         for obj in objectives:
-            obj.prepare(data, self)
-        data.images = data.X_ood = None
-        self.n_ood_samples_ = data.extras.get("n_ood_samples")
-        self.attack_eps_ = data.extras.get("attack_eps")
+            obj.prepare(context)
+        # Raw inputs are for prepare only: parallel workers are not sent them.
+        data = context.without_raw_inputs()
         try:
             front, history, evaluator, stop_reason = run_search(
                 data,
@@ -896,6 +841,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = len(history)
         evaluator.close()
         members = [*front, self._dense_baseline(data, objectives)]
+        # What the objectives learned, without what they prepared for the search.
+        self.objectives_ = [o._fitted_copy() for o in objectives]
+        self.n_ood_samples_ = next((o.n_ood_samples_ for o in self.objectives_
+                                    if hasattr(o, "n_ood_samples_")), None)
         if self.refit:
             all_used = np.concatenate([train, val])
             members = refit_members(

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ._front import check_window
-from ._ood import odin_scores as _ood_odin_scores
+from .objectives import odin_scores as _ood_odin_scores
 
 __all__ = [
     "DEFAULT_MEMBERS",

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ._version import __version__
+from .objectives import Objective, get_objective
 
 __all__ = ["data_fingerprint", "search_parameters", "search_fingerprint",
            "check_fingerprint"]
@@ -77,6 +78,12 @@ def data_fingerprint(*arrays):
 def _jsonable(value):
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, Objective):
+        # By class and parameters: repr abbreviates, and a search with
+        # another attack budget or temperature is another problem.
+        return {"objective": f"{type(value).__module__}.{type(value).__qualname__}",
+                "params": {k: _jsonable(v)
+                           for k, v in sorted(value.get_params(deep=False).items())}}
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
@@ -104,8 +111,10 @@ def _file_digest(path):
 def search_parameters(params):
     """The estimator parameters a search must agree on, JSON-able.
 
-    Parameters that cannot change the front (``checkpoint``, ``verbose``,
-    ``n_jobs``, ``selection``, ``ensemble``, ``ensemble_voting``) and those
+    Objectives are identified by their class and parameters (a name by the
+    objective it stands for). Parameters that cannot change the front
+    (``checkpoint``, ``verbose``, ``n_jobs``, ``selection``, ``ensemble``,
+    ``ensemble_voting``) and those
     that only say how far the search goes (``n_evaluations``, ``max_time``,
     ``n_iter_no_change``, ``hypervolume_tol``, ``callbacks``, ``warm_start``)
     are left out, so a search may be resumed with more workers or continued
@@ -126,6 +135,10 @@ def search_parameters(params):
         for k, v in sorted(params.items())
         if k not in _NOT_SEARCH_PARAMETERS
     }
+    if "objectives" in out:
+        # Names resolved to objectives: "robustness" and ODIN() are one problem,
+        # ODIN() and ODIN(temperature=1.0) two.
+        out["objectives"] = [_jsonable(get_objective(o)) for o in params["objectives"]]
     weights = params.get("weights")
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         out["weights_digest"] = _file_digest(weights)

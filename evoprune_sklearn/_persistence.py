@@ -53,6 +53,9 @@ from ._front import Member, ParetoFront
 from ._images import ImageSpec
 from ._version import __version__
 
+from .objectives import Objective, get_objective
+from .objectives._registry import registry_name
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_estimator", "load_estimator"]
 
 FORMAT = "evoprune_sklearn.estimator"
@@ -140,6 +143,8 @@ class _Writer:
                     "v": self.encode(value.get_state(legacy=True), f"{where}.state")}
         if type(value) is Backbone:
             return self._backbone(value, where)
+        if isinstance(value, Objective):
+            return self._objective(value, where)
         name = type(value).__name__
         if self.classes.get(name) is type(value):
             return self._object(value, name, where)
@@ -148,6 +153,25 @@ class _Writer:
             return {"$": "callback", "class": name,
                     "v": self.encode(value.get_params(deep=False), where)}
         self._fail(value, where)
+
+    def _objective(self, value, where):
+        # Stored as its registered name and parameters (plus what it learned
+        # in a fit): a file names no class, so an unregistered one is refused.
+        name = registry_name(value)
+        if name is None:
+            raise TypeError(
+                f"Cannot save {where}: the objective class "
+                f"{type(value).__module__}.{type(value).__qualname__} is not "
+                "registered. save() stores an objective as its registered name "
+                "and parameters; register the class with "
+                "evoprune_sklearn.objectives.register_objective(name, cls) "
+                "(also before load), or use pickle for such an estimator."
+            )
+        fitted = {k: v for k, v in vars(value).items()
+                  if k.endswith("_") and not k.startswith("_")}
+        return {"$": "objective", "name": name,
+                "params": self.encode(value.get_params(deep=False), f"{where}.params"),
+                "fitted": self.encode(fitted, f"{where} fitted attributes")}
 
     def _scalar(self, value, where):
         if value.dtype.kind not in _NUMERIC_KINDS + "U":
@@ -377,6 +401,26 @@ class _Reader:
         if cls is None or not isinstance(params, dict):
             self._bad(f"unknown callback class {node['class']!r}")
         return cls(**params)
+
+    def _decode_objective(self, node):
+        name, params, fitted = node["name"], self.decode(node["params"]), self.decode(
+            node["fitted"])
+        if not isinstance(params, dict) or not isinstance(fitted, dict):
+            self._bad(f"bad objective {name!r} entry")
+        try:
+            objective = get_objective(name)
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.path!r} uses the objective {name!r}, which is not "
+                "registered in this session; register it with "
+                "evoprune_sklearn.objectives.register_objective before load."
+            ) from exc
+        objective.set_params(**params)
+        for key, value in fitted.items():
+            if not (isinstance(key, str) and key.endswith("_") and not key.startswith("_")):
+                self._bad(f"bad fitted attribute {key!r} of objective {name!r}")
+            setattr(objective, key, value)
+        return objective
 
     def _decode_dataclass(self, node):
         cls = self._cls(node["class"])

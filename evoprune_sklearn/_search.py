@@ -372,7 +372,7 @@ def run_search(
 
     Parameters
     ----------
-    data : SearchData
+    data : ObjectiveContext
     config : TrainingConfig
     objectives : list of Objective
     pop_size : int

@@ -42,6 +42,7 @@ from sklearn.model_selection import train_test_split
 
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn.datasets import load_image_folder
+from evoprune_sklearn.objectives import ODIN
 
 folder = sys.argv[1] if len(sys.argv) > 1 else "my_dataset/"
 weights = sys.argv[2] if len(sys.argv) > 2 else "resnet50.pt"  # a local state_dict
@@ -58,9 +59,7 @@ for seed in range(10):
         image_size=224,
         encoding="features",
         hidden_layer_sizes=(512,),
-        objectives=("accuracy", "complexity", "robustness"),
-        robustness="odin",
-        odin_temperature=1000.0,
+        objectives=("accuracy", "complexity", ODIN(temperature=1000.0)),
         pop_size=30,
         n_evaluations=200,
         max_epochs=100,

@@ -3,7 +3,7 @@
 Robustness modes
 ================
 
-The third objective, ``"robustness"``, can measure two different things:
+The third objective, the robustness of a head, can measure two different things:
 how well a network notices inputs from outside its classes (ODIN
 out-of-distribution detection, with or without the input perturbation ε), or
 how well it resists small adversarial changes to its inputs (FGSM and PGD
@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn.datasets import load_digits_images
+from evoprune_sklearn.objectives import ODIN, Adversarial
 
 X, y = load_digits_images(size=32, n_per_class=60)
 X_train, X_test, y_train, y_test = train_test_split(
@@ -29,8 +30,10 @@ X_train, X_test, y_train, y_test = train_test_split(
 # %%
 # Four searches
 # -------------
-# The same search budget and seed in every mode; only the meaning of
-# ``robustness`` changes.
+# The same search budget and seed in every mode; only the third objective
+# changes: an :class:`~evoprune_sklearn.objectives.ODIN` or an
+# :class:`~evoprune_sklearn.objectives.Adversarial` objective, each with its
+# own settings (all named ``"robustness"`` on the front).
 #
 # - ``odin``, ε = 0: the AUROC of the temperature-scaled confidence
 #   (T = 1000) separating validation digits from out-of-distribution images
@@ -40,7 +43,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 #   needs a gradient through the backbone for every candidate.
 # - ``fgsm``: accuracy on validation digits attacked with one signed-gradient
 #   step in pixel space. The budget ε is calibrated once per fit
-#   (``attack_eps="auto"``, the default): the ε at which the dense head keeps
+#   (``eps="auto"``, the default): the ε at which the dense head keeps
 #   half its clean accuracy, so the candidates spread around there.
 # - ``pgd``: accuracy under a 5-step projected gradient attack, at its own
 #   calibrated ε (smaller than FGSM's: PGD is the stronger attack).
@@ -48,7 +51,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 #   adversarially *trained* networks. A frozen ImageNet backbone falls far
 #   below it: every candidate scores 0, and the objective says nothing.
 #
-# ``robustness_subset=32`` bounds the images pushed through the backbone per
+# ``subset=32`` bounds the images pushed through the backbone per
 # candidate by the expensive modes (the default, 128, is what real searches
 # should use; 32 keeps this page quick).
 common = dict(
@@ -57,24 +60,25 @@ common = dict(
     pop_size=6,
     n_evaluations=12,
     lr=1e-2,
-    robustness_subset=32,
     random_state=0,
 )
 modes = {
-    "odin, eps=0": dict(robustness="odin"),
-    "odin, eps=0.002": dict(robustness="odin", odin_epsilon=0.002),
-    "fgsm": dict(robustness="fgsm"),
-    "pgd": dict(robustness="pgd"),
-    "pgd, eps=8/255": dict(robustness="pgd", attack_eps=8 / 255),
+    "odin, eps=0": ODIN(subset=32),
+    "odin, eps=0.002": ODIN(epsilon=0.002, subset=32),
+    "fgsm": Adversarial("fgsm", subset=32),
+    "pgd": Adversarial("pgd", subset=32),
+    "pgd, eps=8/255": Adversarial("pgd", eps=8 / 255, subset=32),
 }
 fitted, rows = {}, []
-for name, kw in modes.items():
-    clf = EvoPruneClassifier(**{**common, **kw}).fit(X_train, y_train)
+for name, robustness in modes.items():
+    clf = EvoPruneClassifier(objectives=("accuracy", "complexity", robustness), **common)
+    clf.fit(X_train, y_train)
     fitted[name] = clf
     front = clf.pareto_front_.to_frame()
+    eps = getattr(clf.objectives_[2], "eps_", None)  # the budget an attack used
     rows.append({
         "mode": name,
-        "budget (x/255)": None if clf.attack_eps_ is None else round(clf.attack_eps_ * 255, 2),
+        "budget (x/255)": None if eps is None else round(eps * 255, 2),
         "search seconds": clf.fit_time_["search"],
         "seconds per evaluation": clf.fit_time_["search"] / clf.n_evaluations_,
         "front size": len(front),
@@ -114,7 +118,7 @@ fig.colorbar(points, ax=axes, label="complexity", shrink=0.8)
 # What each mode costs
 # --------------------
 # Head training is the same in every mode; what differs is the robustness
-# objective, per candidate and per image of ``robustness_subset``:
+# objective, per candidate and per image of ``subset``:
 #
 # - ``odin`` with ε = 0: no backbone pass at all (two head passes on the
 #   cached features). Practically free.
@@ -122,11 +126,11 @@ fig.colorbar(points, ax=axes, label="complexity", shrink=0.8)
 #   for the validation images and as many OoD images.
 # - ``fgsm``: one forward/backward pass and one forward pass; images the
 #   candidate already gets wrong are skipped.
-# - ``pgd``: up to ``attack_steps`` (5) forward/backward passes and one
+# - ``pgd``: up to ``steps`` (5) forward/backward passes and one
 #   forward pass; an image leaves the attack as soon as it is misclassified,
 #   which does not change the value. With a fixed 8/255 budget nearly every
 #   image falls at once, which is why that row is cheap *and* useless.
-# - ``attack_eps="auto"`` adds, once per fit, six attacks of the dense head
+# - ``eps="auto"`` adds, once per fit, six attacks of the dense head
 #   to find the budget.
 #
 # The table above shows the seconds on the machine that built this page;
@@ -139,14 +143,14 @@ fig.colorbar(points, ax=axes, label="complexity", shrink=0.8)
 # Choosing a mode
 # ---------------
 # - Deploying where unexpected inputs will arrive (other objects, blank or
-#   broken frames): ``robustness="odin"``. Start with ``odin_epsilon=0``, it
+#   broken frames): ``ODIN()`` (``"robustness"``). Start with ``epsilon=0``, it
 #   costs nothing; pass your own out-of-distribution images as ``X_ood`` when
 #   you have them, they matter more than ε.
 # - Worried about small, deliberate or accidental input changes:
 #   ``"fgsm"`` is the cheap proxy, ``"pgd"`` the honest measurement. Both need
 #   image input (not ``backbone=None``) and torchattacks
-#   (``pip install 'evoprune_sklearn[attacks]'``). Keep ``attack_eps="auto"``
+#   (``pip install 'evoprune_sklearn[attacks]'``). Keep ``eps="auto"``
 #   to rank candidates; set a number only for a stated threat model.
-# - The costs in the table scale with ``robustness_subset`` and, for PGD,
-#   with ``attack_steps``; the search itself (training the heads) is the same
+# - The costs in the table scale with ``subset`` and, for PGD,
+#   with ``steps``; the search itself (training the heads) is the same
 #   in every mode.

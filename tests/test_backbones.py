@@ -18,6 +18,7 @@ from evoprune_sklearn import (
     register_backbone,
 )
 from evoprune_sklearn._images import image_spec
+from evoprune_sklearn.objectives import Adversarial
 
 
 def test_bundled_backbone_classifies_a_real_photo():
@@ -225,9 +226,9 @@ def test_user_module_backbone_fits_predicts_explains_attacks_exports(tmp_path):
     before = [p.detach().clone() for p in net.parameters()]
     clf = EvoPruneClassifier(
         backbone=tiny_spec(module=net, name="tiny"), hidden_layer_sizes=(8,), pop_size=4,
-        n_evaluations=8, lr=0.05, max_epochs=30, objectives=("accuracy", "complexity",
-                                                               "robustness"),
-        robustness="fgsm", attack_eps=2 / 255, robustness_subset=8, random_state=0,
+        n_evaluations=8, lr=0.05, max_epochs=30,
+        objectives=("accuracy", "complexity", Adversarial("fgsm", eps=2 / 255, subset=8)),
+        random_state=0,
     ).fit(X, y)
     # the user's module is copied, never frozen or changed
     assert all(p.requires_grad for p in net.parameters())

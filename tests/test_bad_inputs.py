@@ -23,6 +23,7 @@ import evoprune_sklearn._classifier as classifier_module
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._backbones import Backbone
 from evoprune_sklearn.datasets import load_image_folder
+from evoprune_sklearn.objectives import ODIN
 
 
 @dataclass
@@ -143,8 +144,7 @@ def _fit_images(X=None, y=None, **params):
 
 def _fit_ood(X_ood):
     def call(c, est):
-        est.set_params(robustness="odin", objectives=(
-            "accuracy", "complexity", "robustness"))
+        est.set_params(objectives=("accuracy", "complexity", "odin"))
         X, y = (c.X, c.y) if est.backbone is None else (c.images, c.labels)
         est.fit(X, y, X_ood=X_ood(c))
     return call
@@ -231,7 +231,7 @@ CASES = [
     Case("n_evaluations-below-pop_size", _fit(pop_size=6, n_evaluations=3),
          ValueError, "n_evaluations=3 is smaller than pop_size=6", "features"),
     Case("unknown-objective", _fit(objectives=("accuracy", "speed")), ValueError,
-         "Unknown objective", "features"),
+         "Unknown objective 'speed'", "features"),
     Case("objectives-without-accuracy", _fit(objectives=("complexity",)),
          ValueError, "must include 'accuracy'", "features"),
     Case("hidden-layer-of-0", _fit(hidden_layer_sizes=(0,)), ValueError,
@@ -244,8 +244,14 @@ CASES = [
     Case("unknown-backbone", _fit_images(backbone="no_such_net"), ValueError,
          "Unknown backbone 'no_such_net'", "images"),
     Case("attack-robustness-without-backbone",
-         _fit(robustness="fgsm", objectives=("accuracy", "robustness")), ValueError,
+         _fit(objectives=("accuracy", "fgsm")), ValueError,
          "needs backbone", "features"),
+    Case("objective-class-not-instance", _fit(objectives=("accuracy", ODIN)), TypeError,
+         "add the parentheses", "features"),
+    Case("two-robustness-objectives", _fit(objectives=("accuracy", "odin", "fgsm")),
+         ValueError, "duplicate names", "features"),
+    Case("objective-bad-parameter", _fit(objectives=("accuracy", ODIN(temperature=0))),
+         ValueError, "'temperature' parameter of ODIN", "features"),
     Case("selection-beyond-the-front", _fit(selection=99), ValueError,
          "selection=99", "features", early=False),
     # weights files

@@ -139,12 +139,12 @@ def _fresh_search_writing_to(path, X, y):
     state = SearchState(str(path), {"version": "x", "parameters": {}, "data": "d"},
                         {}, split=(np.arange(3), np.arange(2)))
     from evoprune_sklearn._engine import TrainingConfig
-    from evoprune_sklearn._objectives import SearchData, make_objectives
+    from evoprune_sklearn.objectives import Accuracy, Complexity, ObjectiveContext
 
     Xf = X.astype(np.float32)
-    data = SearchData(Xf[:150], y[:150], Xf[150:], y[150:], 3)
+    data = ObjectiveContext(Xf[:150], y[:150], Xf[150:], y[150:], 3)
     config = TrainingConfig("features", Xf.shape[1], (8,), 3, max_epochs=2)
-    search_module.run_search(data, config, make_objectives(("accuracy", "complexity"), None),
+    search_module.run_search(data, config, [Accuracy(), Complexity()],
                              pop_size=4, n_evaluations=4, state=state)
 
 

@@ -29,7 +29,8 @@ OPTIONS = [
     ("class_weight", None), ("class_weight", "balanced"), ("class_weight", {0: 2.0}),
     ("hidden_layer_sizes", ()), ("hidden_layer_sizes", (8,)),
     ("hidden_layer_sizes", (8, 4)),
-    ("robustness", "odin"),
+    ("objectives", ("accuracy", "complexity", "odin")),
+    ("objectives", ("accuracy", "complexity", "robustness")),
     ("device", "cpu"), ("device", "auto"),
 ]
 

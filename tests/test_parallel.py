@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn._objectives import SearchData
+from evoprune_sklearn.objectives import ObjectiveContext
 from evoprune_sklearn._parallel import FitContext, resolve
 from evoprune_sklearn._search import _balanced_chunks
 
@@ -89,7 +89,7 @@ def test_a_search_continued_with_more_workers_gives_the_sequential_front(
 
 
 def test_fit_context_is_written_once_and_loaded_once_per_process():
-    data = SearchData(np.ones((4, 2)), np.zeros(4), np.ones((2, 2)), np.zeros(2), 2)
+    data = ObjectiveContext(np.ones((4, 2)), np.zeros(4), np.ones((2, 2)), np.zeros(2), 2)
     context = FitContext((data, "config", []))
     ref = context.ref("process")
     assert context.ref("process") is ref and context.n_shipped == 1

@@ -100,6 +100,10 @@ def test_every_fitted_attribute_is_saved(saved):
     for k in expected:
         a, b = getattr(clf, k), getattr(same, k)
         assert type(a) is type(b), k
+        if k == "objectives_":  # objects: compared by class, parameters, fitted state
+            assert [(type(o), o.get_params(), vars(o)) for o in a] == [
+                (type(o), o.get_params(), vars(o)) for o in b]
+            continue
         if isinstance(a, (int, float, str, dict, list, tuple)) and not isinstance(a, bool):
             if not any(isinstance(v, (np.ndarray, torch.Tensor)) for v in (
                     a.values() if isinstance(a, dict) else [a])):

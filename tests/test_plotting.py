@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from evoprune_sklearn._objectives import OBJECTIVES, Objective
+from evoprune_sklearn.objectives import Objective
 from evoprune_sklearn.plotting import (
     ConvergenceDisplay,
     GeneFrequencyDisplay,
@@ -44,16 +44,8 @@ def fitted_3(blobs):
     from conftest import tiny
 
     X, y = blobs
-    saved = OBJECTIVES.get("spread")
-    OBJECTIVES["spread"] = _Spread
-    try:
-        yield tiny(backbone=None, objectives=("accuracy", "complexity", "spread"),
-                   pop_size=6, n_evaluations=12).fit(X, y)
-    finally:
-        if saved is None:
-            OBJECTIVES.pop("spread")
-        else:
-            OBJECTIVES["spread"] = saved
+    return tiny(backbone=None, objectives=("accuracy", "complexity", _Spread()),
+                pop_size=6, n_evaluations=12).fit(X, y)
 
 
 @pytest.fixture(autouse=True)

@@ -11,20 +11,15 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from torch import nn
 
 from evoprune_sklearn import EvoPruneClassifier, OODSet
-from evoprune_sklearn._adversarial import (
-    AdversarialRobustness,
+from evoprune_sklearn.objectives import ODIN, Adversarial, odin_scores, ood_auroc
+from evoprune_sklearn.objectives._adversarial import (
     _network,
     attack_images,
     calibrate_eps,
     robust_mask,
 )
 from evoprune_sklearn._images import image_spec, resize_batch, to_unit_tensor
-from evoprune_sklearn._ood import (
-    odin_scores,
-    ood_auroc,
-    synthetic_ood_features,
-    synthetic_ood_images,
-)
+from evoprune_sklearn._ood import synthetic_ood_features, synthetic_ood_images
 from evoprune_sklearn.datasets import load_digits_images
 
 SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, lr=0.01,
@@ -56,7 +51,7 @@ def fitted(digits):
     """A three-objective search on digits with uniform-noise OoD images."""
     X, y = digits
     # refit=False: members keep the heads their objectives were measured on
-    clf = EvoPruneClassifier(image_size=32, robustness="odin", refit=False, **SMALL)
+    clf = EvoPruneClassifier(image_size=32, refit=False, **SMALL)
     return clf.fit(X, y, X_ood=_noise_images(40, 24))
 
 
@@ -92,7 +87,8 @@ def test_trained_member_separates_digits_from_noise(fitted):
 def test_temperature_one_is_the_max_softmax_baseline():
     X, y = features_data()
     X_ood = np.random.default_rng(1).normal(size=(50, X.shape[1])) * 3
-    clf = EvoPruneClassifier(backbone=None, odin_temperature=1.0, refit=False, **SMALL)
+    clf = EvoPruneClassifier(backbone=None, refit=False, **SMALL,
+                             objectives=("accuracy", "complexity", ODIN(temperature=1.0)))
     clf.fit(X, y, X_ood=X_ood)
     X_val = X[clf._val_index].astype(np.float32)
     for member in clf.pareto_front_:
@@ -117,9 +113,13 @@ def test_odin_scores_shrink_towards_uniform_with_temperature():
 def test_input_perturbation_changes_scores_and_is_deterministic():
     X, y = features_data()
     kw = dict(backbone=None, **dict(SMALL, n_evaluations=4))
-    plain = EvoPruneClassifier(odin_epsilon=0.0, **kw).fit(X, y)
-    a = EvoPruneClassifier(odin_epsilon=0.05, **kw).fit(X, y)
-    b = EvoPruneClassifier(odin_epsilon=0.05, **kw).fit(X, y)
+    def odin(epsilon):
+        return EvoPruneClassifier(objectives=("accuracy", "complexity", ODIN(epsilon=epsilon)),
+                                  **kw)
+
+    plain = odin(0.0).fit(X, y)
+    a = odin(0.05).fit(X, y)
+    b = odin(0.05).fit(X, y)
     ra = a.pareto_front_.to_frame()["robustness"].to_numpy()
     assert np.array_equal(ra, b.pareto_front_.to_frame()["robustness"].to_numpy())
     assert not np.allclose(ra, plain.pareto_front_.to_frame()["robustness"].to_numpy())
@@ -201,7 +201,9 @@ def test_ood_set_is_not_sliced_by_cv_even_with_len_of_X(search):
                                  return_estimator=True)
             fitted = out["estimator"]
         else:
-            grid = GridSearchCV(est, {"odin_temperature": [1.0, 1000.0]}, cv=2)
+            grid = GridSearchCV(est, {"objectives": [
+                ("accuracy", "complexity", ODIN(temperature=t)) for t in (1.0, 1000.0)]},
+                cv=2)
             grid.fit(X, y, X_ood=X_ood)
             fitted = [grid.best_estimator_]
             assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
@@ -300,20 +302,21 @@ def test_early_exit_does_not_change_the_value(attack_setup, method):
 
 @pytest.mark.parametrize("mode", ["fgsm", "pgd"])
 def test_default_settings_give_values_that_spread_across_the_front(digits, mode):
-    # Before the calibrated budget, PGD at attack_eps=8/255 scored every
-    # candidate 0: an objective without information.
+    # Before the calibrated budget, PGD at eps=8/255 scored every candidate
+    # 0: an objective without information.
     X, y = digits
-    clf = EvoPruneClassifier(image_size=32, robustness=mode,
+    clf = EvoPruneClassifier(image_size=32, objectives=("accuracy", "complexity", mode),
                              **dict(SMALL, hidden_layer_sizes=(16,)))
     clf.fit(X, y)
     rob = clf.pareto_front_.to_frame()["robustness"].to_numpy()
     assert len(rob) >= 3
     assert rob.max() - rob.min() >= 0.1
-    assert 0 < clf.attack_eps_ < 8 / 255
+    assert 0 < clf.objectives_[2].eps_ < 8 / 255
+    assert clf.objectives_[2].method == mode
 
 
 def test_auto_eps_halves_the_dense_heads_accuracy():
-    obj = AdversarialRobustness("fgsm")
+    obj = Adversarial("fgsm")
     accuracy = {}
 
     def accuracy_at(eps):  # a head that falls linearly, half-way at eps = 0.01
@@ -328,10 +331,12 @@ def test_auto_eps_halves_the_dense_heads_accuracy():
 
 def test_fixed_eps_is_the_stated_budget(digits):
     X, y = digits
-    clf = EvoPruneClassifier(image_size=32, robustness="fgsm", attack_eps=2 / 255,
-                             robustness_subset=16, **dict(SMALL, pop_size=2, n_evaluations=2))
+    user = Adversarial("fgsm", eps=2 / 255, subset=16)
+    clf = EvoPruneClassifier(image_size=32, objectives=("accuracy", "complexity", user),
+                             **dict(SMALL, pop_size=2, n_evaluations=2))
     clf.fit(X[::2], y[::2])
-    assert clf.attack_eps_ == 2 / 255
+    assert clf.objectives_[2].eps_ == 2 / 255
+    assert not hasattr(user, "eps_")  # the user's instance is never fitted
     rob = clf.pareto_front_.to_frame()["robustness"]
     assert np.allclose(rob * 16, np.round(rob * 16))  # accuracy on 16 images
 
@@ -339,12 +344,12 @@ def test_fixed_eps_is_the_stated_budget(digits):
 @pytest.mark.parametrize("mode", ["fgsm", "pgd"])
 def test_verbose_prints_a_time_estimate_before_the_search(digits, mode, capsys):
     X, y = digits
-    clf = EvoPruneClassifier(image_size=32, robustness=mode, robustness_subset=8,
-                             attack_eps=1 / 255, attack_steps=2, verbose=1,
-                             **dict(SMALL, pop_size=2, n_evaluations=2))
+    attack = Adversarial(mode, eps=1 / 255, steps=2, subset=8)
+    clf = EvoPruneClassifier(image_size=32, objectives=("accuracy", "complexity", attack),
+                             verbose=1, **dict(SMALL, pop_size=2, n_evaluations=2))
     clf.fit(X[::4], y[::4])
     out = capsys.readouterr().out
-    assert f"robustness={mode!r}" in out and "attack_eps=1/255" in out
+    assert f"Adversarial(method={mode!r}" in out and "eps=1/255" in out
     estimate = out.index("s per candidate")
     assert "for 2 evaluations" in out[estimate:]
 
@@ -352,32 +357,35 @@ def test_verbose_prints_a_time_estimate_before_the_search(digits, mode, capsys):
 @pytest.mark.parametrize("mode", ["odin_eps", "fgsm", "pgd"])
 def test_three_objective_search_runs_in_each_image_mode(digits, mode):
     X, y = digits
-    kw = dict(robustness="odin", odin_epsilon=0.002) if mode == "odin_eps" else dict(
-        robustness=mode, attack_steps=2, attack_eps=1 / 255)
-    clf = EvoPruneClassifier(image_size=32, robustness_subset=16,
-                             **dict(SMALL, pop_size=2, n_evaluations=4), **kw)
+    robustness = (ODIN(epsilon=0.002, subset=16) if mode == "odin_eps"
+                  else Adversarial(mode, steps=2, eps=1 / 255, subset=16))
+    clf = EvoPruneClassifier(image_size=32,
+                             objectives=("accuracy", "complexity", robustness),
+                             **dict(SMALL, pop_size=2, n_evaluations=4))
     clf.fit(X[::2], y[::2])
     rob = clf.pareto_front_.to_frame()["robustness"]
     assert rob.between(0, 1).all()
     if mode != "odin_eps":
-        # accuracy on the 16 attacked images of robustness_subset
+        # accuracy on the 16 attacked images of subset
         assert np.allclose(rob * 16, np.round(rob * 16))
 
 
 @pytest.mark.parametrize("mode", ["fgsm", "pgd"])
 def test_attacks_refuse_feature_input(mode):
     X, y = features_data()
-    clf = EvoPruneClassifier(backbone=None, robustness=mode, **SMALL)
+    clf = EvoPruneClassifier(backbone=None, objectives=("accuracy", mode), **SMALL)
     with pytest.raises(ValueError, match="backbone"):
         clf.fit(X, y)
 
 
-@pytest.mark.parametrize("attack_eps", ["big", -0.1, 1.5])
-def test_bad_attack_eps_is_refused_by_name(digits, attack_eps):
+@pytest.mark.parametrize("eps", ["big", -0.1, 1.5])
+def test_bad_attack_eps_is_refused_by_name(digits, eps):
     X, y = digits
-    clf = EvoPruneClassifier(image_size=32, robustness="fgsm", attack_eps=attack_eps, **SMALL)
-    with pytest.raises(ValueError, match="attack_eps"):
+    clf = EvoPruneClassifier(image_size=32, objectives=("accuracy", Adversarial(eps=eps)),
+                             **SMALL)
+    with pytest.raises(ValueError, match="'eps' parameter of Adversarial"):
         clf.fit(X, y)
+    assert not hasattr(clf, "backbone_")  # refused before any heavy work
 
 
 # -------------------------------------------------- torchattacks is optional
@@ -385,7 +393,7 @@ def test_bad_attack_eps_is_refused_by_name(digits, attack_eps):
 def test_attacks_without_torchattacks_explain_how_to_install(digits, monkeypatch, mode):
     monkeypatch.setitem(sys.modules, "torchattacks", None)  # import now fails
     X, y = digits
-    clf = EvoPruneClassifier(image_size=32, robustness=mode, **SMALL)
+    clf = EvoPruneClassifier(image_size=32, objectives=("accuracy", mode), **SMALL)
     with pytest.raises(ImportError, match=r"pip install 'evoprune_sklearn\[attacks\]'"):
         clf.fit(X, y)
     assert not hasattr(clf, "backbone_")  # refused before any heavy work

@@ -9,6 +9,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from evoprune_sklearn.objectives import Adversarial
+
 
 def test_clone_copies_parameters_not_fitted_state(blobs, make_tiny):
     X, y = blobs
@@ -46,6 +48,26 @@ def test_grid_search_over_pop_size_and_encoding(blobs, make_tiny):
     assert len(grid.cv_results_["params"]) == 4
     assert grid.best_estimator_.pop_size in (4, 8)
     assert grid.score(X, y) > 0.7
+
+
+def test_grid_search_tunes_the_attack_budget_through_objectives(digit_images, make_tiny):
+    # Objective settings are the objectives' own parameters: a grid over
+    # `objectives` tries each budget; every fit works on a copy.
+    X, y = digit_images
+    budgets = [Adversarial(eps=e, subset=8) for e in (0.5 / 255, 2 / 255)]
+    grid = GridSearchCV(
+        make_tiny(image_size=32, pop_size=2, n_evaluations=2, refit=False),
+        {"objectives": [("accuracy", "complexity", b) for b in budgets]},
+        cv=2,
+    )
+    grid.fit(X, y)
+    assert len(grid.cv_results_["params"]) == 2
+    best = grid.best_estimator_
+    assert best.objectives_[2].eps_ in (0.5 / 255, 2 / 255)
+    assert best.objectives_[2].eps_ == best.objectives[2].eps
+    assert not any(hasattr(b, "eps_") for b in budgets)  # never fitted in place
+    tried = [p["objectives"][2].eps for p in grid.cv_results_["params"]]
+    assert tried == [0.5 / 255, 2 / 255]
 
 
 def test_cross_val_score(blobs, make_tiny):
