@@ -31,6 +31,8 @@ def _read_only(array):
 class Member:
     """One pruned head on the Pareto front: a frozen record.
 
+    Each parameter is kept as the attribute of the same name.
+
     Parameters
     ----------
     genome : array-like of bool, shape (n_genes,)
@@ -49,8 +51,6 @@ class Member:
         ``classes_``).
     config : TrainingConfig, default=None
         How the head was trained; it fixes the head's architecture.
-
-    Each parameter is kept as the attribute of the same name.
 
     Attributes
     ----------

@@ -25,7 +25,6 @@ __all__ = [
     "Knee",
     "MostAccurate",
     "Sparsest",
-    "RULES",
     "get_rule",
     "knee_index",
 ]

@@ -16,34 +16,42 @@ ROOT = pathlib.Path(evoprune_sklearn.__file__).parent
 
 
 def _modules():
-    return {
-        (PACKAGE if p.stem == "__init__" else f"{PACKAGE}.{p.stem}"): p
-        for p in sorted(ROOT.glob("*.py"))
-    }
+    """Every module of the package, subpackages included: name -> path."""
+    out = {}
+    for p in sorted(ROOT.rglob("*.py")):
+        parts = p.relative_to(ROOT.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+def _is_package(module):
+    return _modules()[module].name == "__init__.py"
 
 
 def _imported(node, module):
     """Package modules an ``import``/``from ... import`` node imports."""
+    modules = _modules()
     names = []
     if isinstance(node, ast.Import):
         names = [a.name for a in node.names]
     elif isinstance(node, ast.ImportFrom):
         if node.level:  # relative: resolve against this module's package
-            base = PACKAGE if node.level == 1 else None
-            if base is None:
-                return []
+            base = module if _is_package(module) else module.rpartition(".")[0]
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
             target = f"{base}.{node.module}" if node.module else base
         else:
             target = node.module or ""
-        names = [target]
-        if target == PACKAGE:  # from . import x: x may be a module
-            names = [f"{PACKAGE}.{a.name}" for a in node.names]
-    modules = _modules()
+        # from X import a: a may be a submodule of X
+        names = [f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target
+                 for a in node.names]
     out = []
     for name in names:
         while name and name not in modules:
             name = name.rpartition(".")[0]
-        if name and name != module:
+        if name and name != module and name not in out:
             out.append(name)
     return out
 
@@ -109,19 +117,7 @@ OPTIONAL = {f"{PACKAGE}._explanation", f"{PACKAGE}._pruning_shap"}
 # Function-level imports of package modules still to move to the top of
 # their module (issue 12), as (importer, imported). The list only shrinks:
 # a pair that is no longer found fails test_the_list_of_imports_to_move_is_current.
-TO_MOVE = {
-    (f"{PACKAGE}._adversarial", f"{PACKAGE}._images"),
-    (f"{PACKAGE}._adversarial", f"{PACKAGE}._engine"),
-    (f"{PACKAGE}._adversarial", f"{PACKAGE}._head"),
-    (f"{PACKAGE}._classifier", f"{PACKAGE}._export"),
-    (f"{PACKAGE}._classifier", f"{PACKAGE}._explain"),
-    (f"{PACKAGE}._classifier", f"{PACKAGE}._engine"),
-    (f"{PACKAGE}._classifier", f"{PACKAGE}._front"),
-    (f"{PACKAGE}._gradients", f"{PACKAGE}._backbones"),
-    (f"{PACKAGE}._objectives", f"{PACKAGE}._ood"),
-    (f"{PACKAGE}._ood", f"{PACKAGE}._adversarial"),
-    (f"{PACKAGE}._ood", f"{PACKAGE}._head"),
-}
+TO_MOVE = set()
 
 
 def _function_level(graph):

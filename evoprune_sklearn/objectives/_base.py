@@ -33,9 +33,9 @@ class ObjectiveContext:
     handed to :meth:`Objective.prepare`; the search then passes
     :meth:`without_raw_inputs` to :meth:`Objective.evaluate` (and to parallel
     workers), so that images, OoD data and the backbone are not copied to
-    every worker.
+    every worker. Each parameter is kept as the attribute of the same name.
 
-    Attributes
+    Parameters
     ----------
     X_train, y_train : ndarray
         Backbone features and encoded labels the heads are trained on.
