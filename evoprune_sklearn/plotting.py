@@ -530,7 +530,7 @@ class GeneFrequencyDisplay(_Display):
         """
         freq = gene_frequency(estimator)
         layers = None
-        if getattr(estimator, "encoding", "features") == "neurons":
+        if estimator.get_params(deep=False).get("encoding") == "neurons":
             layers = tuple(int(h) for h in estimator.hidden_layer_sizes)
         disp = cls(freq, gene_names=_gene_names(estimator), layer_sizes=layers,
                    n_members=len(estimator.pareto_front_))
