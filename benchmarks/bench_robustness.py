@@ -48,7 +48,6 @@ MODES = {
 
 def run_mode(mode, n_evaluations, pop_size, threads):
     """One search; returns the table row as a dict (runs in this process)."""
-    import numpy as np
     import torch
 
     from evoprune_sklearn import EvoPruneClassifier

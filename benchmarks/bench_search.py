@@ -169,14 +169,16 @@ def run_default(device):
 
 def _search_in_subprocess(args, pop, n_evaluations, max_epochs, objectives):
     """Run one search in a fresh process; return its wall time and peak RSS."""
+    call = (f"run_protocol({args.device!r}, {int(pop)}, {int(n_evaluations)}, "
+            f"{int(max_epochs)}, {tuple(objectives)!r})")
     code = (
         "import json, resource, sys, time\n"
-        "sys.path.insert(0, %r)\n"
+        f"sys.path.insert(0, {os.getcwd()!r})\n"
         "from benchmarks.bench_search import run_protocol\n"
-        "r = run_protocol(%r, %d, %d, %d, %r)\n"
+        f"r = {call}\n"
         "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print('RESULT' + json.dumps(r))\n"
-    ) % (os.getcwd(), args.device, pop, n_evaluations, max_epochs, tuple(objectives))
+    )
     path = os.environ.get("PYTHONPATH")
     env = dict(os.environ, PYTHONPATH=os.getcwd() + (os.pathsep + path if path else ""))
     proc = subprocess.run(

@@ -34,7 +34,6 @@ the previous checkpoint intact.
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import tempfile
@@ -45,11 +44,7 @@ import torch
 from pymoo.core.population import Population
 
 from ._fingerprint import check_fingerprint, search_fingerprint
-from ._front import Member, ParetoFront
-
 from ._front import Member, sorted_front
-
-from .objectives import Objective, get_objective
 
 __all__ = [
     "SearchState",

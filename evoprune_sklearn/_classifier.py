@@ -29,11 +29,20 @@ from sklearn.utils.validation import (
 )
 
 from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
+from ._background import sample_background
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
-from ._persistence import load_estimator, save_estimator
-from .callbacks import check_callbacks
-from .datasets import ImageFolderArray
 from ._engine import TrainingConfig, refit_members, train_heads
+from ._ensemble import (
+    DEFAULT_MEMBERS,
+    DEFAULT_VOTING,
+    check_members_spec,
+    member_logits,
+    resolve_members,
+    vote,
+)
+from ._ensemble import (
+    ensemble_ood_score as mean_odin_score,
+)
 from ._explain import (
     background_from,
     check_explain_options,
@@ -43,22 +52,15 @@ from ._explain import (
     sample_rows,
 )
 from ._export import check_member_index, export_member
-from ._weights import fit_weights, merge_samples
-from ._background import sample_background
 from ._front import Member, gene_names
 from ._images import image_spec
 from ._ood import validate_ood
-from .objectives import ObjectiveContext, get_objective
+from ._persistence import load_estimator, save_estimator
 from ._search import SearchControl, run_search
-from ._ensemble import (
-    DEFAULT_MEMBERS,
-    DEFAULT_VOTING,
-    check_members_spec,
-    ensemble_ood_score as mean_odin_score,
-    member_logits,
-    resolve_members,
-    vote,
-)
+from ._weights import fit_weights, merge_samples
+from .callbacks import check_callbacks
+from .datasets import ImageFolderArray
+from .objectives import ObjectiveContext, get_objective
 from .selection import RULES, SelectionRule
 
 __all__ = ["EvoPruneClassifier"]

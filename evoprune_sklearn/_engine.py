@@ -192,7 +192,7 @@ class _Group:
             self.unit_masks.append(torch.zeros(G, 1, self.sizes[layer]))
         self.weights, self.biases = [], []
         self.out_sizes = out_sizes = self.sizes[1:] + [config.n_classes]
-        for layer, (w0, b0) in enumerate(init):
+        for layer, _ in enumerate(init):
             width = _storage_width(out_sizes[layer])
             self.weights.append(torch.zeros(G, self.sizes[layer], width))
             self.biases.append(torch.zeros(G, 1, width))

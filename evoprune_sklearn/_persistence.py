@@ -43,16 +43,14 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.numpy import save_file
-from skorch import NeuralNet
 
 from . import callbacks
 from ._backbones import Backbone, load_backbone, validate_backbone_args
 from ._background import Background
-from ._engine import TrainingConfig, wrap_in_skorch
+from ._engine import TrainingConfig
 from ._front import Member, ParetoFront
 from ._images import ImageSpec
 from ._version import __version__
-
 from .objectives import Objective, get_objective
 from .objectives._registry import registry_name
 

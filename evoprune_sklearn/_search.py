@@ -464,7 +464,7 @@ def run_search(
                 "front_size": len(front),
                 "seconds": time.perf_counter() - t_start,
             }
-            for j, o in enumerate(objectives):
+            for o in objectives:
                 col = [m.objectives[o.name] for m in front]
                 record[f"best_{o.name}"] = max(col) if o.greater_is_better else min(col)
             record["hypervolume"] = front_hypervolume(front, objectives)

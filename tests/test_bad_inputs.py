@@ -9,9 +9,9 @@ no backbone pass and no search. docs/reliability.rst holds the same table.
 
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 import pytest

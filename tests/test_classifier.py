@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-from evoprune_sklearn import EvoPruneClassifier
-
 
 def test_fit_on_images_gives_a_front_and_predictions(digit_images, make_tiny):
     X, y = digit_images

@@ -161,7 +161,8 @@ def test_lbfgs_engine_matches_skorch_reference(split, hidden, weighted):
         # optimum; the heads are equally good on average.
         assert abs(acc_fast.mean() - acc_ref.mean()) <= 0.03
     else:
-        assert np.abs(acc_fast - acc_ref).max() <= 1.0 / len(y_val) + 1e-12  # convex: the same optimum (up to a shift of all logits)
+        # convex: the same optimum (up to a shift of all logits)
+        assert np.abs(acc_fast - acc_ref).max() <= 1.0 / len(y_val) + 1e-12
         np.testing.assert_allclose(torch.softmax(fast.logits(X_val), -1),
                                    torch.softmax(ref.logits(X_val), -1), atol=1e-2)
 
@@ -183,7 +184,8 @@ def test_sample_weight_two_equals_a_duplicate(split):
     X, y, X_val, _ = split
     config = _config(solver="lbfgs", alpha=1.0, max_iter=200, hidden_layer_sizes=())
     genomes = _genomes(3, N_FEATURES, seed=4)
-    w = np.ones(len(y)); w[:20] = 2.0
+    w = np.ones(len(y))
+    w[:20] = 2.0
     weighted = train_heads(genomes, X, y, config, sample_weight=w)
     repeated = train_heads(genomes, np.vstack([X, X[:20]]), np.r_[y, y[:20]], config)
     np.testing.assert_allclose(torch.softmax(weighted.logits(X_val), -1),

@@ -21,11 +21,11 @@ from evoprune_sklearn.objectives import (
     Complexity,
     Objective,
     ObjectiveContext,
+    _registry,
     get_objective,
     list_objectives,
     register_objective,
 )
-from evoprune_sklearn.objectives import _registry
 
 N_CANDIDATES = 4
 

@@ -5,9 +5,9 @@ import pytest
 from sklearn.datasets import make_classification
 
 from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn.objectives import ObjectiveContext
 from evoprune_sklearn._parallel import FitContext, resolve
 from evoprune_sklearn._search import _balanced_chunks
+from evoprune_sklearn.objectives import ObjectiveContext
 
 
 def _problem():

@@ -11,6 +11,9 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from torch import nn
 
 from evoprune_sklearn import EvoPruneClassifier, OODSet
+from evoprune_sklearn._images import image_spec, resize_batch, to_unit_tensor
+from evoprune_sklearn._ood import synthetic_ood_features, synthetic_ood_images
+from evoprune_sklearn.datasets import load_digits_images
 from evoprune_sklearn.objectives import ODIN, Adversarial, odin_scores, ood_auroc
 from evoprune_sklearn.objectives._adversarial import (
     _network,
@@ -18,9 +21,6 @@ from evoprune_sklearn.objectives._adversarial import (
     calibrate_eps,
     robust_mask,
 )
-from evoprune_sklearn._images import image_spec, resize_batch, to_unit_tensor
-from evoprune_sklearn._ood import synthetic_ood_features, synthetic_ood_images
-from evoprune_sklearn.datasets import load_digits_images
 
 SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, lr=0.01,
              max_epochs=30, random_state=0)

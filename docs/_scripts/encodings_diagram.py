@@ -23,7 +23,7 @@ def _panel(ax, title, in_on, hid_on, genes_label):
             on = hid_on[j]
             ax.plot([a[0], b[0]], [a[1], b[1]], color="#333333" if on else "#dddddd",
                     lw=1.0 if on else 0.6, zorder=1, ls="-" if on else ":")
-    for pts, on, gene in ((inp, in_on, True), (hid, hid_on, False), (out, [1] * N_OUT, False)):
+    for pts, on, _gene in ((inp, in_on, True), (hid, hid_on, False), (out, [1] * N_OUT, False)):
         for k, (x, y) in enumerate(pts):
             ax.scatter(x, y, s=320, zorder=2, color="#2b6cb0" if on[k] else "white",
                        edgecolors="#2b6cb0" if on[k] else "#999999", lw=1.5)

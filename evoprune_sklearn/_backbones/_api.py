@@ -18,7 +18,7 @@ import dataclasses
 import hashlib
 import numbers
 import os
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 from torch import nn
@@ -94,14 +94,14 @@ class BackboneSpec:
     (8, 16)
     """
 
-    builder: Optional[Callable] = dataclasses.field(default=None, repr=False)
-    module: Optional[nn.Module] = dataclasses.field(default=None, repr=False)
+    builder: Callable | None = dataclasses.field(default=None, repr=False)
+    module: nn.Module | None = dataclasses.field(default=None, repr=False)
     input_size: int = 224
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
-    n_features: Optional[int] = None
-    feature_map: Optional[Callable] = dataclasses.field(default=None, repr=False)
-    name: Optional[str] = None
+    n_features: int | None = None
+    feature_map: Callable | None = dataclasses.field(default=None, repr=False)
+    name: str | None = None
 
     def __post_init__(self):
         if (self.builder is None) == (self.module is None):

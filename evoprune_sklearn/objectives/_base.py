@@ -15,7 +15,7 @@ need.
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -88,19 +88,19 @@ class ObjectiveContext:
     X_val: Any
     y_val: Any
     n_classes: int
-    w_train: Optional[Any] = None
-    w_val: Optional[Any] = None
-    train_index: Optional[Any] = None
-    val_index: Optional[Any] = None
-    images: Optional[Any] = None
-    image_spec: Optional[Any] = None
-    X_ood: Optional[Any] = None
-    backbone: Optional[Any] = None
+    w_train: Any | None = None
+    w_val: Any | None = None
+    train_index: Any | None = None
+    val_index: Any | None = None
+    images: Any | None = None
+    image_spec: Any | None = None
+    X_ood: Any | None = None
+    backbone: Any | None = None
     device: str = "cpu"
     seed: int = 0
-    config: Optional[Any] = None
+    config: Any | None = None
     engine: str = "batched"
-    n_evaluations: Optional[int] = None
+    n_evaluations: int | None = None
     verbose: int = 0
 
     def without_raw_inputs(self):
