@@ -190,7 +190,8 @@ def test_save_refuses_an_unregistered_objective_class(features, tmp_path):
 
 def test_checkpoint_fingerprint_holds_the_objectives_parameters():
     def params(*objectives):
-        return search_parameters(EvoPruneClassifier(objectives=objectives))["objectives"]
+        clf = EvoPruneClassifier(objectives=objectives)
+        return search_parameters(clf.get_params(deep=False))["objectives"]
 
     default = params("accuracy", "complexity", "robustness")
     assert default == params(Accuracy(), "complexity", ODIN())
