@@ -58,7 +58,7 @@ def photo_crops(n, size, seed):
     """``n`` random square crops of scikit-learn's two sample photos."""
     from sklearn.datasets import load_sample_images
 
-    from evoprune_sklearn._images import image_spec, resize_batch, to_unit_tensor
+    from evoprune_sklearn._images import Images
 
     photos = load_sample_images().images
     rng = np.random.default_rng(seed)
@@ -69,8 +69,7 @@ def photo_crops(n, size, seed):
         r = rng.integers(img.shape[0] - side)
         c = rng.integers(img.shape[1] - side)
         crop = img[None, r : r + side, c : c + side]
-        t = resize_batch(to_unit_tensor(crop, image_spec(crop)), size)
-        out[i] = (t[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        out[i] = Images(crop).to_tensor(size)[0].permute(1, 2, 0).mul(255).round().numpy()
     return out
 
 

@@ -65,10 +65,9 @@ def mnist_sample(y):
 
 def features(X, image_size):
     from evoprune_sklearn._backbones import load_backbone
-    from evoprune_sklearn._images import image_spec
 
     backbone = load_backbone("efficientnet_lite0", "DEFAULT", image_size)
-    return backbone.extract(X, image_spec(X))
+    return backbone.extract(X)
 
 
 def run_seed(F, y, seed, args):

@@ -8,8 +8,6 @@ at their own resolution (what pixel attributions integrate from).
 import numpy as np
 import torch
 
-from ._images import to_unit_tensor
-
 __all__ = ["BACKGROUND_SIZE", "Background", "sample_background"]
 
 #: Training samples kept at fit time as the SHAP background (stratified).
@@ -77,8 +75,7 @@ def _stratified_subset(labels, size, seed):
     return np.sort(chosen)
 
 
-def sample_background(features, labels, index, seed, images=None, spec=None,
-                      size=BACKGROUND_SIZE):
+def sample_background(features, labels, index, seed, images=None, size=BACKGROUND_SIZE):
     """Keep a small stratified sample of the training data for :meth:`explain`.
 
     Parameters
@@ -91,9 +88,8 @@ def sample_background(features, labels, index, seed, images=None, spec=None,
         Indices the sample is drawn from (the training fold).
     seed : int
         Seed of the draw.
-    images : ndarray or None, default=None
-        The fitted images, in the layout ``spec`` describes.
-    spec : ImageSpec or None, default=None
+    images : Images or None, default=None
+        The fitted images (None for feature input).
     size : int, default=BACKGROUND_SIZE
         Samples kept: at most ``size * (n_features * 4 + H * W * 3)`` bytes.
 
@@ -114,10 +110,7 @@ def sample_background(features, labels, index, seed, images=None, spec=None,
     chosen = index[_stratified_subset(labels[index], size, seed)]
     kept_images = None
     if images is not None:
-        unit = to_unit_tensor(images[chosen], spec)
-        kept_images = np.ascontiguousarray(
-            (unit * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        )
+        kept_images = images.to_uint8(chosen)
     return Background(features[chosen], kept_images, np.asarray(labels)[chosen])
 
 

@@ -468,8 +468,8 @@ def open_search_state(params, data, seeds, previous=None, fitted=False):
         The estimator's ``get_params(deep=False)``.
     data : tuple
         The validated training inputs (``X``, ``y``, ``X_ood``, and
-        ``sample_weight`` when given); an image input given as
-        ``(images, spec)`` is identified by its images.
+        ``sample_weight`` when given); images are identified by their
+        pixels (a lazy folder by its files).
     seeds : dict
         Seeds drawn from ``random_state``; replaced by the stored ones when a
         search is continued (so ``random_state=None`` continues too).

@@ -53,13 +53,12 @@ from ._explain import (
 )
 from ._export import check_member_index, export_member
 from ._front import Member, gene_names
-from ._images import image_spec
+from ._images import Images
 from ._ood import validate_ood
 from ._persistence import load_estimator, save_estimator
 from ._search import SearchControl, run_search
 from ._weights import fit_weights, merge_samples
 from .callbacks import check_callbacks
-from .datasets import ImageFolderArray
 from .objectives import ObjectiveContext, get_objective
 from .selection import RULES, SelectionRule
 
@@ -574,19 +573,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return resolved
 
     def _validate_input(self, X, y=None, *, reset):
-        """Validate X (images or features) and y; return (X, y)."""
+        """Validate X and y; return (X, y), X as features or :class:`Images`."""
         if self.backbone is None:
             if reset:
                 X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
             else:
                 X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
             return X, y
-        if isinstance(X, ImageFolderArray):  # decoded batch by batch later
-            spec = X.image_spec()
-        else:
-            if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
-                X = np.asarray(X)
-            spec = image_spec(X)
+        # A lazy image folder is an Images already: decoded batch by batch later.
+        X = Images.of(X)
+        spec = X.spec
         if reset:
             if y is None:
                 raise ValueError(
@@ -605,7 +601,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                     f"{type(self).__name__} was fitted on images of shape "
                     f"{self.image_shape_}."
                 )
-        return (X, spec), y
+        return X, y
 
     def _split(self, y_enc, seed):
         counts = np.bincount(y_enc, minlength=len(self.classes_))
@@ -648,10 +644,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     def _features(self, Xv, *, verbose=0, desc="features"):
         if self.backbone is None:
             return np.asarray(Xv, dtype=np.float32)
-        X, spec = Xv
-        return self.backbone_.extract(
-            X, spec, device=self._device, verbose=verbose, desc=desc
-        )
+        return self.backbone_.extract(Xv, device=self._device, verbose=verbose, desc=desc)
 
     # --------------------------------------------------------------------- fit
     @transactional_fit
@@ -717,9 +710,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             )
         y_enc = encoder.transform(y).astype(np.int64)
         weights = fit_weights(sample_weight, self.class_weight, y)
-        rows = Xv if self.backbone is None else Xv[0]
         used, used_weights = merge_samples(
-            rows, y_enc, weights, can_index=self.backbone is None)
+            Xv, y_enc, weights, can_index=self.backbone is None)
         # Weight of every sample of X (0 for the merged-away and weight-0 ones).
         weights = np.zeros(len(y_enc))
         weights[used] = used_weights
@@ -758,8 +750,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         t_features = time.perf_counter() - t0
         self.background_ = sample_background(
             features, y_enc, train, int(split_seed),
-            images=None if self.backbone is None else Xv[0],
-            spec=None if self.backbone is None else Xv[1],
+            images=None if self.backbone is None else Xv,
         )
 
         n_features = features.shape[1]
@@ -785,8 +776,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             w_train=weights[train] if weighted else None,
             w_val=weights[val] if weighted else None,
             train_index=train, val_index=val,
-            images=None if self.backbone is None else Xv[0],
-            image_spec=None if self.backbone is None else Xv[1],
+            images=None if self.backbone is None else Xv,
             X_ood=ood, backbone=self.backbone_, device=self._device,
             seed=int(robustness_seed), config=self._config, engine=self.engine,
             n_evaluations=self.n_evaluations, verbose=self.verbose,
@@ -1277,7 +1267,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         front = self.pareto_front_
         label, indices = resolve_member(member, front, lambda: self.best_index_)
         Xv, _ = self._validate_input(X, reset=False)
-        n = len(Xv[0]) if images_in else len(Xv)
+        n = len(Xv)
         rows, seed = sample_rows(n, max_samples, random_state)
         target_enc = None if target is None else check_target(self.classes_, target, n,
                                                               rows)
@@ -1294,7 +1284,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 bgv, _ = self._validate_input(background, reset=False)
                 bg = background_from(self._features(bgv), bgv if images_in else None)
         if images_in:
-            images = (Xv[0][rows], Xv[1])
+            images = Xv.take(rows)
             feats = self._features(images)
         else:
             images, feats = None, np.asarray(Xv, dtype=np.float32)[rows]

@@ -34,7 +34,6 @@ from ._gradients import (
     gradient_gene_values,
     pixel_gradients,
 )
-from ._images import to_unit_tensor
 
 __all__ = [
     "METHODS", "PIXEL_METHODS", "background_from", "check_explain_options",
@@ -134,16 +133,10 @@ def background_from(features, images=None):
     ----------
     features : ndarray of shape (n, n_features)
         Their backbone features (or the features themselves).
-    images : tuple (X, ImageSpec) or None
+    images : Images or None
         Their images, kept as uint8 for pixel attributions.
     """
-    bg_images = None
-    if images is not None:
-        unit = to_unit_tensor(images[0], images[1])
-        bg_images = np.ascontiguousarray(
-            (unit * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        )
-    return Background(features, bg_images)
+    return Background(features, None if images is None else images.to_uint8())
 
 
 def _channels_last(values, channels):
@@ -157,12 +150,13 @@ def _channels_last(values, channels):
     return np.moveaxis(values, 1, -1)
 
 
-def _pixel_explanation(heads, backbone, images, spec, bg, feats, gene_values, base,
+def _pixel_explanation(heads, backbone, images, bg, feats, gene_values, base,
                        targets, encoding, device, pixel_method, seed):
     """Pixel attributions as a ``shap.Explanation`` of ``(n, H, W, C)`` values and images."""
     import shap
 
-    unit = to_unit_tensor(images, spec).to(device)
+    spec = images.spec
+    unit = images.to_tensor().to(device)
     if pixel_method == "gradient":
         backbone.to(device)
         raw = pixel_gradients(heads, backbone, bg.unit_images().to(device), unit,
@@ -213,7 +207,7 @@ def explain(heads, features, *, genomes, indices, label, classes, encoding, gene
         Encoded class explained per row; the predicted one when None.
     background : Background or None
         Reference samples (needed for ``method="gradient"`` and pixels).
-    images : tuple (X, ImageSpec) or None
+    images : Images or None
         The explained rows' images, for pixel attributions.
     backbone : Backbone or None
     device : str
@@ -250,7 +244,7 @@ def explain(heads, features, *, genomes, indices, label, classes, encoding, gene
 
     pix, pix_error = None, None
     if want_pixels:
-        pix = _pixel_explanation(heads, backbone, images[0], images[1], background,
+        pix = _pixel_explanation(heads, backbone, images, background,
                                  feats_t, values, base, target_enc, encoding, device,
                                  pixel_method, seed)
     elif images_in:

@@ -18,8 +18,9 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ._images import resize_batch
 
 __all__ = ["CompactHead", "PrunedNetwork", "check_member_index", "compact_head", "export_member"]
 
@@ -139,13 +140,7 @@ class PrunedNetwork(nn.Module):
     def forward(self, images):
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
-        h, w = images.shape[-2], images.shape[-1]
-        if h != self.input_size or w != self.input_size:
-            images = F.interpolate(
-                images, size=[self.input_size, self.input_size], mode="bilinear",
-                align_corners=False,
-                antialias=bool(h > self.input_size or w > self.input_size),
-            ).clamp(0.0, 1.0)
+        images = resize_batch(images, self.input_size)
         return self.head(self.backbone(images))
 
     def summary(self):

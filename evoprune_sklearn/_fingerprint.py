@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from ._images import Images
 from ._version import __version__
 from .objectives import Objective, get_objective
 
@@ -35,6 +36,8 @@ def _hash_array(h, a):
     if hasattr(a, "fingerprint"):  # lazy image arrays hash their files
         h.update(b"lazy:" + a.fingerprint().encode())
         return
+    if isinstance(a, Images):  # identified by its images, as given
+        a = a.data
     a = np.asarray(a)
     h.update(f"{a.dtype.str}{a.shape}".encode())
     if a.dtype.kind == "O":
@@ -153,19 +156,18 @@ def search_fingerprint(params, data):
     params : dict
         The estimator's ``get_params(deep=False)``.
     data : tuple
-        The validated training inputs; an image input given as
-        ``(images, spec)`` is identified by its images.
+        The validated training inputs; :class:`~evoprune_sklearn._images.Images`
+        are identified by their pixels (a lazy folder by its files).
 
     Returns
     -------
     fingerprint : dict
         ``{"version", "parameters", "data"}``, JSON-able.
     """
-    arrays = [d[0] if isinstance(d, tuple) else d for d in data]
     return {
         "version": __version__,
         "parameters": search_parameters(params),
-        "data": data_fingerprint(*arrays),
+        "data": data_fingerprint(*data),
     }
 
 

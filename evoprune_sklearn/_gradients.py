@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._images import resize_batch
+
 __all__ = [
     "GENE_NSAMPLES", "PIXEL_NSAMPLES", "LogProba", "ImageBody", "expected_gradients",
     "gradient_gene_values", "gene_data", "pixel_gradients", "feature_map_attributions",
@@ -93,11 +95,7 @@ class ImageBody(nn.Module):
         self.features = backbone.unit_image_model()
 
     def forward(self, x):
-        if tuple(x.shape[-2:]) != (self.size, self.size):
-            down = x.shape[-2] > self.size or x.shape[-1] > self.size
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
-                              align_corners=False, antialias=down)
-        return self.features(x)
+        return self.features(resize_batch(x, self.size))
 
 
 # ---------------------------------------------------------------- expected gradients

@@ -12,6 +12,11 @@ are applied in this order and are the documented way ambiguity is resolved:
 So an array of shape ``(n, 3, 32, 3)`` is read as channels-last. ``uint8``
 values are read as ``[0, 255]``; floating-point values must already lie in
 ``[0, 1]``. Grayscale images are replicated to three channels.
+
+Inside the package images travel as one value, :class:`Images`: the array (or
+a lazy :class:`~evoprune_sklearn.datasets.ImageFolderArray`) together with its
+:class:`ImageSpec`, with the only conversions anything needs (float tensors in
+``[0, 1]`` at a given size, in batches, and ``uint8`` channels-last arrays).
 """
 
 import numbers
@@ -20,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ImageSpec", "image_spec", "to_unit_tensor", "resize_batch"]
+__all__ = ["Images", "ImageSpec", "image_spec", "to_unit_tensor", "resize_batch"]
 
 _FLOAT_TOLERANCE = 1e-3
 
@@ -156,6 +161,9 @@ def to_unit_tensor(X, spec):
 def resize_batch(images, size):
     """Resize a ``(n, 3, H, W)`` batch to ``size`` with antialiased bilinear.
 
+    The one resize of the package: feature extraction, the objectives'
+    attacks, the explainers and exported models all resize through it.
+
     Parameters
     ----------
     images : torch.Tensor
@@ -169,7 +177,193 @@ def resize_batch(images, size):
         size = (int(size), int(size))
     if tuple(images.shape[-2:]) == tuple(size):
         return images
-    antialias = images.shape[-2] > size[0] or images.shape[-1] > size[1]
+    antialias = bool(images.shape[-2] > size[0] or images.shape[-1] > size[1])
+    # Out of place, so that it is differentiable and exportable as well.
     return F.interpolate(
-        images, size=size, mode="bilinear", align_corners=False, antialias=antialias
-    ).clamp_(0.0, 1.0)
+        images, size=list(size), mode="bilinear", align_corners=False,
+        antialias=antialias,
+    ).clamp(0.0, 1.0)
+
+
+class Images:
+    """Images with their layout, validated once.
+
+    What the package passes between its parts instead of an array and its
+    :class:`ImageSpec` side by side: the backbone, the objectives, the
+    background sampler and the explainers all take an ``Images`` and convert
+    it with the methods below, so the layout rules, the value range and the
+    resizing live here only. :class:`~evoprune_sklearn.datasets.ImageFolderArray`
+    is an ``Images`` that decodes its files only when rows are used.
+
+    Parameters
+    ----------
+    data : ndarray
+        Images as ``(n, H, W)``, ``(n, H, W, C)`` or ``(n, C, H, W)`` (see the
+        module's layout rules).
+    spec : ImageSpec or None, default=None
+        The layout of ``data``; None validates ``data`` and works it out.
+    name : str, default="X"
+        Name used in error messages.
+
+    Attributes
+    ----------
+    data : ndarray
+        The images as given.
+    spec : ImageSpec
+        Their layout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evoprune_sklearn.datasets import Images
+    >>> images = Images(np.zeros((5, 8, 8), dtype=np.uint8))
+    >>> len(images), images.image_shape
+    (5, (8, 8, 1))
+    >>> images.to_tensor(size=16, index=[0, 2]).shape
+    torch.Size([2, 3, 16, 16])
+    >>> [(start, stop, t.shape[0]) for start, stop, t in images.batches(2)]
+    [(0, 2, 2), (2, 4, 2), (4, 5, 1)]
+    >>> images.to_uint8().shape
+    (5, 8, 8, 3)
+    """
+
+    def __init__(self, data, spec=None, *, name="X"):
+        if spec is None:
+            spec = image_spec(data, name=name)
+        self.data = data
+        self.spec = spec
+
+    @classmethod
+    def of(cls, X, *, name="X"):
+        """``X`` as :class:`Images`: validated, unless it already is one.
+
+        Parameters
+        ----------
+        X : array-like or Images
+        name : str, default="X"
+            Name used in error messages.
+
+        Returns
+        -------
+        images : Images
+        """
+        if isinstance(X, Images):
+            return X
+        if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
+            X = np.asarray(X)
+        return cls(X, name=name)
+
+    @property
+    def image_shape(self):
+        """``(H, W, C)`` of one image."""
+        return self.spec.shape
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        return f"Images(n_images={len(self)}, image_shape={self.image_shape})"
+
+    def rows(self, index=None):
+        """The raw array of the images at ``index`` (all when None).
+
+        Parameters
+        ----------
+        index : slice, array-like of int or None, default=None
+
+        Returns
+        -------
+        ndarray
+            In this value's layout and dtype.
+        """
+        return np.asarray(self.data if index is None else self.data[index])
+
+    def take(self, index):
+        """The images at ``index``, as :class:`Images` of the same layout.
+
+        Parameters
+        ----------
+        index : slice or array-like of int
+
+        Returns
+        -------
+        images : Images
+        """
+        return Images(self.rows(index), self.spec)
+
+    def load(self, index=None):
+        """The images at ``index`` (all when None), decoded into memory.
+
+        The same as :meth:`take` for an array; a lazy folder's ``take``
+        stays lazy, its ``load`` decodes once (for images used many times).
+
+        Parameters
+        ----------
+        index : slice, array-like of int or None, default=None
+
+        Returns
+        -------
+        images : Images
+        """
+        return Images(self.rows(index), self.spec)
+
+    def to_tensor(self, size=None, index=None):
+        """Float32 ``(n, 3, H, W)`` tensor in ``[0, 1]``, resized to ``size``.
+
+        Parameters
+        ----------
+        size : int, tuple of int or None, default=None
+            Output size (antialiased bilinear, see :func:`resize_batch`);
+            None keeps the images' own size.
+        index : slice, array-like of int or None, default=None
+            Rows to convert (all when None).
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        unit = to_unit_tensor(self.rows(index), self.spec)
+        return unit if size is None else resize_batch(unit, size)
+
+    def batches(self, batch_size=64, *, size=None, device="cpu"):
+        """Iterate over the images as tensors, ``batch_size`` at a time.
+
+        Only one batch is held (and, for a lazy folder, decoded) at a time.
+
+        Parameters
+        ----------
+        batch_size : int, default=64
+        size : int, tuple of int or None, default=None
+            Output size, as in :meth:`to_tensor`.
+        device : str or torch.device, default="cpu"
+
+        Yields
+        ------
+        start, stop : int
+            The rows of the batch.
+        images : torch.Tensor
+            ``(stop - start, 3, H, W)`` on ``device``.
+        """
+        n = len(self)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            yield start, stop, self.to_tensor(size, slice(start, stop)).to(device)
+
+    def to_uint8(self, index=None):
+        """The images as ``uint8`` RGB ``(n, H, W, 3)``, as the backbone sees them.
+
+        Grayscale is replicated to three channels, float values are rounded
+        from ``[0, 1]`` to ``[0, 255]``: a compact copy that converts back
+        (see :meth:`to_tensor`) to what the backbone was given.
+
+        Parameters
+        ----------
+        index : slice, array-like of int or None, default=None
+
+        Returns
+        -------
+        ndarray of uint8
+        """
+        unit = to_unit_tensor(self.rows(index), self.spec)
+        return np.ascontiguousarray(
+            (unit * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())

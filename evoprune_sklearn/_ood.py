@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ._images import image_spec, to_unit_tensor
+from ._images import Images
 
 __all__ = [
     "OODSet",
@@ -71,7 +71,7 @@ def _kind_counts(n_samples):
     return [base + (i < extra) for i in range(len(SYNTHETIC_KINDS))]
 
 
-def synthetic_ood_images(X, spec, n_samples, random_state=0, n_patches=4):
+def synthetic_ood_images(X, n_samples, random_state=0, n_patches=4):
     """The default OoD set for image input, built from the training images.
 
     In the spirit of the synthetic noise sets of the ODIN paper, three kinds
@@ -87,9 +87,8 @@ def synthetic_ood_images(X, spec, n_samples, random_state=0, n_patches=4):
 
     Parameters
     ----------
-    X : ndarray
-        Training images, in the layout described by ``spec``.
-    spec : ImageSpec
+    X : Images or ndarray
+        Training images.
     n_samples : int
         Total number of OoD images.
     random_state : int, default=0
@@ -104,18 +103,18 @@ def synthetic_ood_images(X, spec, n_samples, random_state=0, n_patches=4):
     Examples
     --------
     >>> import numpy as np
-    >>> from evoprune_sklearn._images import image_spec
     >>> from evoprune_sklearn._ood import synthetic_ood_images
     >>> X = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
-    >>> images, kinds = synthetic_ood_images(X, image_spec(X), 6)
+    >>> images, kinds = synthetic_ood_images(X, 6)
     >>> images.shape, sorted(set(kinds.tolist()))
     ((6, 8, 8, 3), ['gaussian', 'shuffled', 'uniform'])
     """
     rng = np.random.default_rng(random_state)
     n_g, n_u, n_s = _kind_counts(n_samples)
-    C, H, W = spec.channels, spec.height, spec.width
+    X = Images.of(X)
+    C, H, W = X.spec.channels, X.spec.height, X.spec.width
     pick = rng.choice(len(X), size=min(len(X), 512), replace=False)
-    unit = to_unit_tensor(X[np.sort(pick)], spec)[:, :C].numpy()  # (n, C, H, W)
+    unit = X.to_tensor(index=np.sort(pick))[:, :C].numpy()  # (n, C, H, W)
     mean = unit.mean(axis=(0, 2, 3))[None, :, None, None]
     std = unit.std(axis=(0, 2, 3))[None, :, None, None]
     lo = unit.min(axis=(0, 2, 3))[None, :, None, None]
@@ -211,7 +210,7 @@ def validate_ood(X_ood, *, image_input, n_features=None, n_samples=None, used=Tr
 
     Returns
     -------
-    X_ood : None, ndarray (features) or tuple (images, ImageSpec)
+    X_ood : None, ndarray (features) or Images
     """
     if X_ood is None:
         return None
@@ -235,6 +234,8 @@ def validate_ood(X_ood, *, image_input, n_features=None, n_samples=None, used=Tr
         )
     if X_ood is None:
         raise ValueError("OODSet wraps None; pass an array of OoD samples.")
+    if image_input and isinstance(X_ood, Images):  # e.g. a lazy image folder
+        return X_ood
     if not isinstance(X_ood, np.ndarray):
         try:
             X_ood = np.asarray(X_ood)
@@ -243,7 +244,7 @@ def validate_ood(X_ood, *, image_input, n_features=None, n_samples=None, used=Tr
                 f"X_ood must be an array of samples, got {type(X_ood).__name__}."
             ) from exc
     if image_input:
-        return X_ood, image_spec(X_ood, name="X_ood")
+        return Images(X_ood, name="X_ood")
     if X_ood.ndim != 2:
         raise ValueError(
             "With backbone=None, X_ood must be a 2-D feature matrix of shape "

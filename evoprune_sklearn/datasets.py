@@ -4,12 +4,13 @@ import os
 
 import numpy as np
 
-from ._images import ImageSpec
+from ._images import Images, ImageSpec
 
 __all__ = [
     "load_digits_images",
     "load_image_folder",
     "ImageFolderArray",
+    "Images",
     "IMAGE_EXTENSIONS",
 ]
 
@@ -116,7 +117,7 @@ def _header_size(file):
     return height, width
 
 
-class ImageFolderArray:
+class ImageFolderArray(Images):
     """The images of a folder, decoded only when indexed.
 
     What :func:`load_image_folder` returns with ``lazy=True``. It behaves like
@@ -125,7 +126,8 @@ class ImageFolderArray:
     just the images asked for), and ``np.asarray`` (decodes everything).
     :class:`~evoprune_sklearn.EvoPruneClassifier` accepts it as ``X`` and
     decodes one backbone batch at a time, so memory does not grow with the
-    number of images.
+    number of images. It is an :class:`~evoprune_sklearn._images.Images`
+    (always channels-last RGB), so everything that takes images takes it.
 
     Parameters
     ----------
@@ -206,9 +208,33 @@ class ImageFolderArray:
         X = self[:]
         return X if dtype is None else X.astype(dtype)
 
-    def image_spec(self):
+    @property
+    def spec(self):
         """The :class:`~evoprune_sklearn._images.ImageSpec` of every image."""
         return ImageSpec(self.height, self.width, 3, channels_last=True)
+
+    @property
+    def data(self):
+        """The folder itself: rows are decoded when indexed."""
+        return self
+
+    def take(self, index):
+        """The images at ``index`` as a smaller folder, still not decoded.
+
+        Parameters
+        ----------
+        index : slice or array-like of int
+
+        Returns
+        -------
+        ImageFolderArray
+        """
+        if isinstance(index, slice):
+            rows = range(len(self))[index]
+        else:
+            rows = np.arange(len(self))[np.asarray(index)]
+        return ImageFolderArray([self.files[int(i)] for i in rows], self.size,
+                                self.height, self.width)
 
     def fingerprint(self):
         """A digest of the file list, sizes and modification times.

@@ -17,7 +17,6 @@ from evoprune_sklearn import (
     load_backbone,
     register_backbone,
 )
-from evoprune_sklearn._images import image_spec
 from evoprune_sklearn.objectives import Adversarial
 
 
@@ -78,7 +77,7 @@ def test_torchvision_backbone_removes_the_classifier():
     bb = load_backbone("resnet18", weights=None, image_size=32)
     assert bb.n_features == 512
     X = np.random.default_rng(0).integers(0, 255, (3, 20, 20, 3), dtype=np.uint8)
-    feats = bb.extract(X, image_spec(X))
+    feats = bb.extract(X)
     assert feats.shape == (3, 512)
 
 
@@ -159,12 +158,12 @@ def test_backbone_contract(name):
     bb = get_backbone(name, weights=weights, image_size=32)
     assert bb.name == name and bb.input_size == 32
     X = np.random.default_rng(0).integers(0, 255, (4, 24, 24, 3), dtype=np.uint8)
-    feats = bb.extract(X, image_spec(X), batch_size=3)
+    feats = bb.extract(X, batch_size=3)
     assert feats.shape == (4, bb.n_features) and feats.dtype == np.float32
     assert np.isfinite(feats).all()
-    np.testing.assert_array_equal(feats, bb.extract(X, image_spec(X), batch_size=3))
+    np.testing.assert_array_equal(feats, bb.extract(X, batch_size=3))
     # batching changes only float rounding
-    np.testing.assert_allclose(feats, bb.extract(X, image_spec(X)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(feats, bb.extract(X), rtol=1e-4, atol=1e-5)
     # the map pixel explanations spread values over: its mean is the features
     unit = torch.as_tensor(X).permute(0, 3, 1, 2).float() / 255
     fmap = bb.last_conv_map(unit)
@@ -172,7 +171,7 @@ def test_backbone_contract(name):
     np.testing.assert_allclose(fmap.mean(dim=(2, 3)).numpy(), feats, rtol=1e-3, atol=1e-4)
     # workers receive backbones by pickle
     again = pickle.loads(pickle.dumps(bb))
-    np.testing.assert_array_equal(again.extract(X, image_spec(X), batch_size=3), feats)
+    np.testing.assert_array_equal(again.extract(X, batch_size=3), feats)
 
 
 def test_bundled_spec_declares_its_preprocessing():
@@ -264,8 +263,8 @@ def test_user_spec_survives_clone_and_get_params():
     twin = clone(clf)
     assert isinstance(twin.backbone, BackboneSpec) and twin.backbone.input_size == 16
     X, _ = quadrant_digits(4)
-    a = get_backbone(spec).extract(X, image_spec(X))
-    b = get_backbone(twin.backbone).extract(X, image_spec(X))
+    a = get_backbone(spec).extract(X)
+    b = get_backbone(twin.backbone).extract(X)
     np.testing.assert_array_equal(a, b)
     assert "BackboneSpec(module=TinyNet, input_size=16" in repr(clf)
     # checkpoints compare the network's weights, not only its class name

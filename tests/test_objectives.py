@@ -12,7 +12,7 @@ from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._backbones import load_backbone
 from evoprune_sklearn._engine import TrainingConfig, train_heads
 from evoprune_sklearn._fingerprint import search_parameters
-from evoprune_sklearn._images import image_spec
+from evoprune_sklearn._images import Images
 from evoprune_sklearn.datasets import load_digits_images
 from evoprune_sklearn.objectives import (
     ODIN,
@@ -42,9 +42,8 @@ def one_torch_thread():
 def image_context():
     """The context of a small image fit, and a generation of trained heads."""
     X, y = load_digits_images(size=32, n_per_class=6)
-    spec = image_spec(X)
     backbone = load_backbone("efficientnet_lite0", "DEFAULT", 32)
-    features = backbone.extract(X, spec)
+    features = backbone.extract(X)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(y))
     train, val = np.sort(order[:40]), np.sort(order[40:])
@@ -52,7 +51,7 @@ def image_context():
                             init_seed=1, shuffle_seed=2)
     context = ObjectiveContext(
         features[train], y[train], features[val], y[val], 10,
-        train_index=train, val_index=val, images=X, image_spec=spec,
+        train_index=train, val_index=val, images=Images(X),
         backbone=backbone, seed=3, config=config,
     )
     genomes = rng.random((N_CANDIDATES, features.shape[1])) < [[0.05], [0.3], [0.6], [1.0]]

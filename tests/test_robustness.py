@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from torch import nn
 
 from evoprune_sklearn import EvoPruneClassifier, OODSet
-from evoprune_sklearn._images import image_spec, resize_batch, to_unit_tensor
+from evoprune_sklearn._images import Images
 from evoprune_sklearn._ood import synthetic_ood_features, synthetic_ood_images
 from evoprune_sklearn.datasets import load_digits_images
 from evoprune_sklearn.objectives import ODIN, Adversarial, odin_scores, ood_auroc
@@ -64,7 +64,7 @@ def attack_setup(fitted, digits):
     model = nn.Sequential(clf.backbone_.unit_image_model(), member.module()).eval()
     val = clf._val_index
     y_enc = np.searchsorted(clf.classes_, y[val])
-    return clf, model, X[val], image_spec(X), y_enc
+    return clf, model, X[val], y_enc
 
 
 def features_data():
@@ -139,7 +139,7 @@ def test_default_ood_set_is_synthetic_and_documented_size():
 
 def test_synthetic_ood_images_match_training_statistics(digits):
     X, _ = digits
-    images, kinds = synthetic_ood_images(X, image_spec(X), 30, random_state=0)
+    images, kinds = synthetic_ood_images(X, 30, random_state=0)
     assert images.shape == (30, 32, 32, 3) and images.dtype == np.uint8
     gaussian = images[kinds == "gaussian"] / 255.0
     assert abs(gaussian.mean() - (X / 255.0).mean()) < 0.05
@@ -247,9 +247,9 @@ def _robust(clf, heads, images, y_val, clean, method, eps, **kw):
 
 
 def test_attack_stays_inside_eps_ball_in_pixel_space(attack_setup):
-    clf, model, X_val, spec, y_val = attack_setup
+    clf, model, X_val, y_val = attack_setup
     bb = clf.backbone_
-    images = resize_batch(to_unit_tensor(X_val[:16], spec), bb.input_size)
+    images = Images(X_val[:16]).to_tensor(bb.input_size)
     labels = torch.as_tensor(y_val[:16])
     eps = 8 / 255
     for method in ("fgsm", "pgd"):
@@ -261,11 +261,11 @@ def test_attack_stays_inside_eps_ball_in_pixel_space(attack_setup):
 
 
 def test_accuracy_falls_as_eps_grows_and_pgd_is_stronger(attack_setup):
-    clf, _, X_val, spec, y_val = attack_setup
+    clf, _, X_val, y_val = attack_setup
     X_val, y_val = X_val[:48], y_val[:48]
     heads = _member_heads(clf, 1)
     clean = _clean_correct(clf, heads, X_val, y_val)
-    images = resize_batch(to_unit_tensor(X_val, spec), clf.backbone_.input_size)
+    images = Images(X_val).to_tensor(clf.backbone_.input_size)
     # 32-px digits through an ImageNet network are very fragile: FGSM's single
     # linear step is a good model of the loss only for small eps.
     fgsm = [_robust(clf, heads, images, y_val, clean, "fgsm", e)[0].mean()
@@ -280,11 +280,11 @@ def test_accuracy_falls_as_eps_grows_and_pgd_is_stronger(attack_setup):
 
 @pytest.mark.parametrize("method", ["fgsm", "pgd"])
 def test_early_exit_does_not_change_the_value(attack_setup, method):
-    clf, _, X_val, spec, y_val = attack_setup
+    clf, _, X_val, y_val = attack_setup
     heads = _member_heads(clf, 3)
     X_val, y_val = X_val[:32], y_val[:32]
     clean = _clean_correct(clf, heads, X_val, y_val)
-    images = resize_batch(to_unit_tensor(X_val, spec), clf.backbone_.input_size)
+    images = Images(X_val).to_tensor(clf.backbone_.input_size)
     noise = torch.rand(images.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
     kw = dict(steps=5, noise=noise, batch_size=24)
     eps = 0.5 / 255

@@ -10,10 +10,9 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .._images import resize_batch, to_unit_tensor
+from .._images import Images, resize_batch
 
 __all__ = ["Backbone", "apply_state_dict", "load_state_dict_file", "pooled_input_map"]
 
@@ -105,10 +104,9 @@ class Backbone:
     --------
     >>> import numpy as np
     >>> from evoprune_sklearn import get_backbone
-    >>> from evoprune_sklearn._images import image_spec
     >>> backbone = get_backbone("resnet18", weights=None, image_size=32)
     >>> X = np.zeros((2, 20, 20, 3), dtype=np.uint8)
-    >>> backbone.extract(X, image_spec(X)).shape
+    >>> backbone.extract(X).shape
     (2, 512)
     """
 
@@ -188,25 +186,19 @@ class Backbone:
         -------
         fmap : torch.Tensor
         """
-        size = self.input_size
-        x = images
-        if tuple(x.shape[-2:]) != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear",
-                              align_corners=False, antialias=x.shape[-1] > size)
-        x = self.normalize(x)
+        x = self.normalize(resize_batch(images, self.input_size))
         with torch.no_grad():
             if self.feature_map is not None:
                 return self.feature_map(self.module, x)
             return pooled_input_map(self.module, x, self.name)
 
-    def extract(self, X, spec, *, batch_size=64, device="cpu", verbose=0, desc="features"):
+    def extract(self, X, *, batch_size=64, device="cpu", verbose=0, desc="features"):
         """Features of every image, one forward pass each.
 
         Parameters
         ----------
-        X : ndarray
-            Images in the layout described by ``spec``.
-        spec : ImageSpec
+        X : Images or ndarray
+            The images (an array is validated as :class:`~evoprune_sklearn._images.Images`).
         batch_size : int, default=64
         device : str or torch.device, default="cpu"
         verbose : int, default=0
@@ -218,19 +210,18 @@ class Backbone:
         -------
         features : ndarray of shape (n_samples, n_features), dtype float32
         """
+        X = Images.of(X)
         n = len(X)
         out = np.empty((n, self.n_features), dtype=np.float32)
         self.module.to(device)
-        starts = range(0, n, batch_size)
+        batches = X.batches(batch_size, size=self.input_size, device=device)
         if verbose:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=f"backbone {self.name}: {desc}", unit="batch")
+            batches = tqdm(batches, desc=f"backbone {self.name}: {desc}", unit="batch",
+                           total=-(-n // batch_size))
         with torch.inference_mode():
-            for start in starts:
-                stop = min(start + batch_size, n)
-                images = to_unit_tensor(X[start:stop], spec)
-                images = resize_batch(images, self.input_size).to(device)
+            for start, stop, images in batches:
                 feats = self.module(self.normalize(images))
                 out[start:stop] = feats.float().cpu().numpy()
                 self.n_images_forwarded += stop - start

@@ -61,7 +61,6 @@ from torch import nn
 
 from .._engine import train_heads
 from .._head import n_genes
-from .._images import resize_batch, to_unit_tensor
 from ._base import Objective, frozen_heads, head_module
 
 __all__ = [
@@ -506,9 +505,8 @@ class Adversarial(Objective):
             keep = np.sort(rng.choice(len(val), size=self.subset, replace=False))
         self._device = context.device
         self._keep = keep
-        self._images = resize_batch(
-            to_unit_tensor(context.images[val[keep]], context.image_spec),
-            backbone.input_size).to(self._device)
+        self._images = context.images.to_tensor(
+            backbone.input_size, index=val[keep]).to(self._device)
         self._labels = torch.as_tensor(np.asarray(context.y_val)[keep], device=self._device)
         self._noise = None
         if self.method == "pgd":

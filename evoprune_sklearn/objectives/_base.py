@@ -47,15 +47,14 @@ class ObjectiveContext:
         Sample weights of the two folds (None: every sample counts once).
     train_index, val_index : ndarray of int or None, default=None
         Rows of ``images`` in the two folds.
-    images : array-like or None, default=None
-        The training images as given to ``fit`` (any layout
-        :func:`~evoprune_sklearn._images.image_spec` accepts), or None for
-        feature input (``backbone=None``).
-    image_spec : ImageSpec or None, default=None
-        The layout of ``images``.
-    X_ood : ndarray, tuple (images, ImageSpec) or None, default=None
+    images : Images or None, default=None
+        The images given to ``fit``, with their layout
+        (:class:`~evoprune_sklearn._images.Images`: converted to tensors at
+        any size with ``to_tensor``/``batches``), or None for feature input
+        (``backbone=None``).
+    X_ood : ndarray, Images or None, default=None
         Validated out-of-distribution samples given to ``fit``: a feature
-        matrix for feature input, images with their spec otherwise.
+        matrix for feature input, images otherwise.
     backbone : Backbone or None, default=None
         The frozen feature extractor (None for feature input).
     device : str, default="cpu"
@@ -93,7 +92,6 @@ class ObjectiveContext:
     train_index: Any | None = None
     val_index: Any | None = None
     images: Any | None = None
-    image_spec: Any | None = None
     X_ood: Any | None = None
     backbone: Any | None = None
     device: str = "cpu"
@@ -110,7 +108,7 @@ class ObjectiveContext:
         -------
         context : ObjectiveContext
         """
-        return dataclasses.replace(self, images=None, image_spec=None, X_ood=None,
+        return dataclasses.replace(self, images=None, X_ood=None,
                                    backbone=None)
 
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import Interval
 
-from .._images import image_spec, resize_batch, to_unit_tensor
+from .._images import Images
 from .._ood import SYNTHETIC_KINDS, synthetic_ood_features, synthetic_ood_images
 from ._base import Objective, frozen_heads
 
@@ -100,14 +100,6 @@ def ood_auroc(scores_in, scores_out):
     return float(roc_auc_score(truth, np.r_[scores_in, scores_out]))
 
 
-def image_batches(X, spec, size, batch_size, device="cpu"):
-    """Yield ``(start, stop, images)`` with ``[0, 1]`` tensors at ``size``."""
-    for start in range(0, len(X), batch_size):
-        stop = min(start + batch_size, len(X))
-        images = resize_batch(to_unit_tensor(X[start:stop], spec), size)
-        yield start, stop, images.to(device)
-
-
 def perturbed_odin_scores(heads, inputs, temperature, epsilon, *, backbone=None,
                           batch_size=32, device="cpu"):
     """ODIN scores with input perturbation, for several heads at once.
@@ -116,7 +108,7 @@ def perturbed_odin_scores(heads, inputs, temperature, epsilon, *, backbone=None,
     ----------
     heads : list of torch.nn.Module
         Feature -> logits modules.
-    inputs : ndarray of features, or tuple (images, ImageSpec)
+    inputs : ndarray of features, or Images
         Features are perturbed directly (``epsilon`` in feature units);
         images are perturbed in ``[0, 1]`` pixel space at the backbone's
         input size, clipped to ``[0, 1]``, and go through ``backbone``.
@@ -139,10 +131,9 @@ def perturbed_odin_scores(heads, inputs, temperature, epsilon, *, backbone=None,
             return x
         clip = False
     else:
-        X, spec = inputs
         backbone.module.to(device)
-        batches = image_batches(X, spec, backbone.input_size, batch_size, device)
-        n = len(X)
+        batches = inputs.batches(batch_size, size=backbone.input_size, device=device)
+        n = len(inputs)
         def trunk(x):
             return backbone.module(backbone.normalize(x))
         clip = True
@@ -237,20 +228,19 @@ class ODIN(Objective):
         n_default = max(len(SYNTHETIC_KINDS), len(context.y_val))
         if ood is None:
             if images is not None:
-                train = images[context.train_index]
-                ood = synthetic_ood_images(train, context.image_spec, n_default, seed)[0]
-                ood = (ood, image_spec(ood, name="X_ood"))
+                train = images.take(context.train_index)
+                ood = Images(synthetic_ood_images(train, n_default, seed)[0], name="X_ood")
             else:
                 ood = synthetic_ood_features(context.X_train, n_default, seed)[0]
-        self.n_ood_samples_ = len(ood[0] if isinstance(ood, tuple) else ood)
+        self.n_ood_samples_ = len(ood)
         if float(self.epsilon) == 0.0 or images is None:
-            if isinstance(ood, tuple):
-                ood = backbone.extract(ood[0], ood[1], device=self._device)
+            if isinstance(ood, Images):
+                ood = backbone.extract(ood, device=self._device)
             self._in, self._out = None, ood
             return
-        val = context.val_index
-        self._in = (images[self._subset(val, rng)], context.image_spec)
-        self._out = (ood[0][self._subset(np.arange(len(ood[0])), rng)], ood[1])
+        # Decoded once here: every generation perturbs the same images.
+        self._in = images.load(self._subset(context.val_index, rng))
+        self._out = ood.load(self._subset(np.arange(len(ood)), rng))
         self._backbone = backbone
 
     def _subset(self, index, rng):
