@@ -16,6 +16,9 @@ SMALL_PARAMS = {
                  lr=0.01, max_epochs=15, random_state=0),
     "search": dict(backbone=None, hidden_layer_sizes=(8,), pop_size=6,
                    max_epochs=5, lr=0.01, random_state=0),
+    # feature input with the default (linear, L-BFGS) head: one quick fit
+    # per option value (feature_params).
+    "features": dict(backbone=None, pop_size=4, n_evaluations=8, random_state=0),
 }
 
 
@@ -43,6 +46,13 @@ def small_params():
     """The "search" settings of SMALL_PARAMS (a copy: tests may not change
     the table); add ``n_evaluations`` and what a test is about."""
     return dict(SMALL_PARAMS["search"])
+
+
+@pytest.fixture(scope="session")
+def feature_params():
+    """The "features" settings of SMALL_PARAMS (a copy): the quickest fit
+    on a feature matrix with the default training recipe."""
+    return dict(SMALL_PARAMS["features"])
 
 
 @pytest.fixture(scope="session")

@@ -139,16 +139,12 @@ def features():
                                n_classes=3, random_state=0)
 
 
-SMALL = dict(backbone=None, hidden_layer_sizes=(), pop_size=4, n_evaluations=8,
-             random_state=0)
-
-
-def test_names_and_instances_give_the_same_front(features):
+def test_names_and_instances_give_the_same_front(features, feature_params):
     X, y = features
-    by_name = EvoPruneClassifier(**SMALL).fit(X, y)
+    by_name = EvoPruneClassifier(**feature_params).fit(X, y)
     user = ODIN()
     by_instance = EvoPruneClassifier(
-        objectives=(Accuracy(), "complexity", user), **SMALL).fit(X, y)
+        objectives=(Accuracy(), "complexity", user), **feature_params).fit(X, y)
     assert by_name.pareto_front_.to_frame().equals(by_instance.pareto_front_.to_frame())
     assert [type(o) for o in by_instance.objectives_] == [Accuracy, Complexity, ODIN]
     assert by_instance.objectives_[2] is not user and not hasattr(user, "n_ood_samples_")
@@ -158,10 +154,10 @@ def test_names_and_instances_give_the_same_front(features):
                    for k in vars(by_instance.objectives_[2]))
 
 
-def test_save_and_load_round_trip_objective_instances(features, tmp_path):
+def test_save_and_load_round_trip_objective_instances(features, tmp_path, feature_params):
     X, y = features
     clf = EvoPruneClassifier(objectives=("accuracy", Complexity(), ODIN(temperature=10.0)),
-                             **SMALL).fit(X, y)
+                             **feature_params).fit(X, y)
     clf.save(tmp_path / "m.safetensors")
     same = EvoPruneClassifier.load(tmp_path / "m.safetensors")
     assert same.objectives[0] == "accuracy"
@@ -180,9 +176,9 @@ class _Unregistered(Objective):
         return np.zeros(len(heads))
 
 
-def test_save_refuses_an_unregistered_objective_class(features, tmp_path):
+def test_save_refuses_an_unregistered_objective_class(features, tmp_path, feature_params):
     X, y = features
-    clf = EvoPruneClassifier(objectives=("accuracy", _Unregistered()), **SMALL).fit(X, y)
+    clf = EvoPruneClassifier(objectives=("accuracy", _Unregistered()), **feature_params).fit(X, y)
     with pytest.raises(TypeError, match="register_objective"):
         clf.save(tmp_path / "m.safetensors")
 
@@ -199,13 +195,13 @@ def test_checkpoint_fingerprint_holds_the_objectives_parameters():
         "accuracy", Adversarial(eps=2 / 255))
 
 
-def test_a_checkpoint_of_other_objective_settings_is_refused(features, tmp_path):
+def test_a_checkpoint_of_other_objective_settings_is_refused(features, tmp_path, feature_params):
     X, y = features
     path = str(tmp_path / "c.ckpt")
-    EvoPruneClassifier(checkpoint=path, **SMALL).fit(X, y)
+    EvoPruneClassifier(checkpoint=path, **feature_params).fit(X, y)
     other = EvoPruneClassifier(
         checkpoint=path, objectives=("accuracy", "complexity", ODIN(temperature=1.0)),
-        **SMALL)
+        **feature_params)
     with pytest.raises(ValueError, match="other parameters"):
         other.fit(X, y)
 
@@ -236,17 +232,17 @@ def spread_registered(monkeypatch):
 
 
 def test_a_custom_objective_is_registered_and_used_in_a_fit(
-        features, tmp_path, spread_registered):
+        features, tmp_path, spread_registered, feature_params):
     X, y = features
     assert "spread" in list_objectives()
-    by_name = EvoPruneClassifier(objectives=("accuracy", "spread"), **SMALL).fit(X, y)
+    by_name = EvoPruneClassifier(objectives=("accuracy", "spread"), **feature_params).fit(X, y)
     frame = by_name.pareto_front_.to_frame()
     assert list(frame.columns[:2]) == ["accuracy", "spread"]
     assert frame["spread"].between(0, 1).all()
     assert "best_spread" in by_name.history_[-1]
     assert by_name.objectives_[1].n_genes_ == 10
     # as an instance with its own parameter, stored by save under its name
-    clf = EvoPruneClassifier(objectives=("accuracy", Spread(power=2.0)), **SMALL).fit(X, y)
+    clf = EvoPruneClassifier(objectives=("accuracy", Spread(power=2.0)), **feature_params).fit(X, y)
     np.testing.assert_allclose(
         clf.pareto_front_.to_frame()["spread"],
         [m.objectives["spread"] for m in clf.pareto_front_])
