@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
 from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
 from ._background import sample_background
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
-from ._engine import TrainingConfig, refit_members
+from ._engine import TrainingConfig, refit_members, train_heads
 from ._ensemble import (
     DEFAULT_MEMBERS,
     DEFAULT_VOTING,
@@ -976,8 +976,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         search evaluation (a finished checkpoint still trains no genome).
         """
         genome = np.ones((1, self.n_genes_), dtype=bool)
+        # the estimator's own train_heads: not the search's training
         scores, heads, _ = score_genomes(genome, data, self._config, objectives,
-                                         self.engine)
+                                         self.engine, train=train_heads)
         values = {o.name: float(v) for o, v in zip(objectives, scores[0])}
         return Member(genome[0], values, params=heads.head_parameters(0),
                       train_loss=heads.train_loss[0])

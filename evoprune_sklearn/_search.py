@@ -112,7 +112,7 @@ def _validation_weight(fold):
     return float(np.sum(np.asarray(fold.w_val, dtype=np.float64)))
 
 
-def score_genomes(genomes, data, config, objectives, engine="batched"):
+def score_genomes(genomes, data, config, objectives, engine="batched", train=None):
     """Train heads for ``genomes`` and measure every objective.
 
     The heads are trained on ``data``'s training fold and every objective is
@@ -131,6 +131,8 @@ def score_genomes(genomes, data, config, objectives, engine="batched"):
     config : TrainingConfig
     objectives : list of Objective
     engine : str, default="batched"
+    train : callable, default=None
+        The training function (``train_heads`` when None).
 
     Returns
     -------
@@ -140,8 +142,9 @@ def score_genomes(genomes, data, config, objectives, engine="batched"):
     flops : float
         Training FLOPs of every fold together.
     """
-    heads = train_heads(genomes, data.X_train, data.y_train, config, engine=engine,
-                        sample_weight=data.w_train)
+    train = train_heads if train is None else train
+    heads = train(genomes, data.X_train, data.y_train, config, engine=engine,
+                  sample_weight=data.w_train)
     values = np.column_stack([obj.evaluate(heads, data) for obj in objectives])
     flops = heads.flops
     cv = [j for j, o in enumerate(objectives) if o.cross_validated]
@@ -150,8 +153,8 @@ def score_genomes(genomes, data, config, objectives, engine="batched"):
         total = _validation_weight(data)
         values[:, cv] *= total
         for fold in data.folds:
-            fold_heads = train_heads(genomes, fold.X_train, fold.y_train, config,
-                                     engine=engine, sample_weight=fold.w_train)
+            fold_heads = train(genomes, fold.X_train, fold.y_train, config,
+                               engine=engine, sample_weight=fold.w_train)
             flops += fold_heads.flops
             w = _validation_weight(fold)
             values[:, cv] += w * np.column_stack(

@@ -4,6 +4,7 @@ whole training set, reproducibly, and bad values are refused up front."""
 import numpy as np
 import pytest
 
+import evoprune_sklearn._classifier as classifier_module
 import evoprune_sklearn._search as search_module
 from evoprune_sklearn import EvoPruneClassifier
 
@@ -68,6 +69,7 @@ def test_fold_heads_never_see_their_validation_rows(monkeypatch, small_params, s
         return heads
 
     monkeypatch.setattr(search_module, "train_heads", spy)
+    monkeypatch.setattr(classifier_module, "train_heads", spy)  # the baseline
     EvoPruneClassifier(n_evaluations=6, cv=4, objectives=("accuracy", "complexity"),
                        **small_params).fit(X, y)
     # one generation of 6 genomes, then the dense baseline: once per fold
