@@ -25,7 +25,12 @@ Datasets, all available offline from the package registries:
   the Wild and 100 non-face patches, 25x25; scikit-image BSD-3-Clause), 2
   classes.
 
-Run: ``PYTHONPATH=. python benchmarks/bench_quality.py [--seeds 5] [--peer]``.
+``--cv None,3`` runs the estimator once per value of its ``cv`` on the same
+splits (baselines once per seed; the ``cv`` column of the table says which);
+``--no-mlp`` drops the MLP row. Each seed's rows are printed as it ends.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_quality.py [--seeds 5] [--peer]
+[--cv None,3]``.
 """
 
 import argparse
