@@ -25,7 +25,12 @@ Datasets, all available offline from the package registries:
   the Wild and 100 non-face patches, 25x25; scikit-image BSD-3-Clause), 2
   classes.
 
-Run: ``PYTHONPATH=. python benchmarks/bench_quality.py [--seeds 5] [--peer]``.
+``--cv None,3`` runs the estimator once per value of its ``cv`` on the same
+splits (baselines once per seed; the ``cv`` column of the table says which);
+``--no-mlp`` drops the MLP row. Each seed's rows are printed as it ends.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_quality.py [--seeds 5] [--peer]
+[--cv None,3]``.
 """
 
 import argparse
@@ -70,7 +75,7 @@ def features(X, image_size):
     return backbone.extract(X)
 
 
-def run_seed(F, y, seed, args):
+def run_seed(F, y, seed, args, baselines=True):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
@@ -84,13 +89,16 @@ def run_seed(F, y, seed, args):
     def record(name, acc, genes, seconds):
         rows[name] = (float(acc), genes, seconds)
 
-    t = time.perf_counter()
-    lr = LogisticRegression(max_iter=5000).fit(F_tr, y_tr)
-    record("LogisticRegression (all features)", lr.score(F_te, y_te), 1.0,
-           time.perf_counter() - t)
-    t = time.perf_counter()
-    mlp = MLPClassifier((512,), random_state=seed, max_iter=500).fit(F_tr, y_tr)
-    record("MLPClassifier((512,))", mlp.score(F_te, y_te), 1.0, time.perf_counter() - t)
+    if baselines:
+        t = time.perf_counter()
+        lr = LogisticRegression(max_iter=5000).fit(F_tr, y_tr)
+        record("LogisticRegression (all features)", lr.score(F_te, y_te), 1.0,
+               time.perf_counter() - t)
+    if baselines and not args.no_mlp:
+        t = time.perf_counter()
+        mlp = MLPClassifier((512,), random_state=seed, max_iter=500).fit(F_tr, y_tr)
+        record("MLPClassifier((512,))", mlp.score(F_te, y_te), 1.0,
+               time.perf_counter() - t)
 
     if args.peer_only:
         return run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record)
@@ -113,7 +121,7 @@ def run_seed(F, y, seed, args):
     ens = clf.ensemble_predict(F_te)
     record("EvoPrune default ensemble", np.mean(ens == y_te), np.nan, seconds)
 
-    if args.peer:
+    if args.peer and baselines:
         run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record)
     return rows
 
@@ -151,6 +159,13 @@ def main(argv=None):
                         help="folder where features are kept between runs")
     parser.add_argument("--set", nargs="*", default=[],
                         help="estimator parameters, e.g. hidden_layer_sizes='(512,)'")
+    parser.add_argument("--cv", default=None,
+                        help="comma-separated values of the estimator's cv to "
+                             "compare on the same splits, e.g. None,3,5 (None: one "
+                             "validation split of validation_fraction; k: k-fold "
+                             "fitness); the baselines run once per seed")
+    parser.add_argument("--no-mlp", action="store_true",
+                        help="leave out the MLPClassifier((512,)) row")
     args = parser.parse_args(argv)
     import ast
 
@@ -159,6 +174,9 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     args.params = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    settings = ([ast.literal_eval(v) for v in args.cv.split(",")]
+                if args.cv is not None else [args.params.get("cv")])
+    base = dict(args.params)
     lines = []
     for name in args.datasets.split(","):
         X, y = load(name)
@@ -172,18 +190,29 @@ def main(argv=None):
                 np.savez(cache, F=F)
         print(f"{name}: {len(y)} images, {F.shape[1]} features in "
               f"{time.perf_counter() - t:.1f} s", flush=True)
-        per_seed = [run_seed(F, y, seed, args) for seed in range(args.seeds)]
-        for model in per_seed[0]:
-            acc = np.array([r[model][0] for r in per_seed])
-            genes = np.array([r[model][1] for r in per_seed])
-            sec = np.array([r[model][2] for r in per_seed])
+        per_seed = []
+        for seed in range(args.seeds):
+            rows = {}
+            for i, cv in enumerate(settings):
+                args.params = {**base, "cv": cv}
+                one = run_seed(F, y, seed, args, baselines=i == 0)
+                rows.update({(cv if "EvoPrune" in m else "", m): r
+                             for m, r in one.items()})
+            for (cv, model), (acc, genes, sec) in rows.items():
+                print(f"seed {seed} | cv={cv} | {model} | {acc:.4f} | {genes:.2f} | "
+                      f"{sec:.1f} s", flush=True)
+            per_seed.append(rows)
+        for key in per_seed[0]:
+            acc = np.array([r[key][0] for r in per_seed])
+            genes = np.array([r[key][1] for r in per_seed])
+            sec = np.array([r[key][2] for r in per_seed])
             g = "" if np.isnan(genes).all() else f"{100 * np.nanmean(genes):.0f}%"
-            lines.append(f"| {name} | {model} | {acc.mean():.4f} ± {acc.std():.4f} | {g} "
-                         f"| {sec.mean():.1f} |")
+            lines.append(f"| {name} | {key[0]} | {key[1]} | {acc.mean():.4f} ± "
+                         f"{acc.std():.4f} | {g} | {sec.mean():.1f} |")
             print(lines[-1], flush=True)
-    print("\n| dataset | model | test accuracy (mean ± sd over "
+    print("\n| dataset | cv | model | test accuracy (mean ± sd over "
           f"{args.seeds} seeds) | genes on | seconds per fit |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     print("\n".join(lines))
 
 

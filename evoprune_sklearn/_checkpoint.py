@@ -263,7 +263,7 @@ class SearchState:
     seeds : dict
         Seeds of the fit (split, search, init, shuffle).
     split : tuple of ndarray
-        Train and validation indices.
+        Train and validation indices (of the first fold with ``cv``).
     """
 
     def __init__(self, path, fingerprint, seeds, split=None):
@@ -271,6 +271,7 @@ class SearchState:
         self.fingerprint = fingerprint
         self.seeds = dict(seeds)
         self.split = split
+        self.cv_folds = None  # the k-fold (train, val) pairs, or None
         self.loaded = None
         self.front = None
         self.history = None
@@ -315,11 +316,24 @@ class SearchState:
         state.loaded = blob
         state.seeds = meta["seeds"]
         state.split = (np.asarray(blob["train_index"]), np.asarray(blob["val_index"]))
+        if "cv_train_index" in blob:
+            state.cv_folds = list(zip(
+                _unstack(blob["cv_train_index"], blob["cv_train_sizes"]),
+                _unstack(blob["cv_val_index"], blob["cv_val_sizes"])))
         if meta.get("stop_reason") is None:  # killed or interrupted mid-way
             state.segment_start = int(meta.get("segment_start", 0))
         else:
             state.segment_start = int(meta["generation"])
         return state
+
+    def folds(self):
+        """The ``(train, val)`` pairs of the search: one, or the ``cv`` folds."""
+        return list(self.cv_folds) if self.cv_folds else [self.split]
+
+    def set_folds(self, folds):
+        """Record the search's folds (the first is also :attr:`split`)."""
+        self.split = folds[0]
+        self.cv_folds = list(folds) if len(folds) > 1 else None
 
     def restore(self, algorithm, evaluator, front, history):
         """Put a loaded checkpoint back; return ``(done, generation, front)``.
@@ -384,6 +398,7 @@ class SearchState:
             "format_version": FORMAT_VERSION,
             "train_index": torch.as_tensor(np.asarray(train, dtype=np.int64)),
             "val_index": torch.as_tensor(np.asarray(val, dtype=np.int64)),
+            **_fold_tensors(self.cv_folds),
             **alg_t,
             **ev_t,
         }
@@ -501,3 +516,21 @@ def open_search_state(params, data, seeds, previous=None, fitted=False):
         )
     return SearchState.open(path, fingerprint, seeds, previous=previous,
                             n_evaluations=params.get("n_evaluations"))
+
+
+def _fold_tensors(folds):
+    """The k-fold split as flat index tensors (nothing with a single split)."""
+    if not folds:
+        return {}
+    out = {}
+    for j, part in enumerate(("train", "val")):
+        arrays = [np.asarray(f[j], dtype=np.int64) for f in folds]
+        out[f"cv_{part}_index"] = torch.as_tensor(np.concatenate(arrays))
+        out[f"cv_{part}_sizes"] = torch.as_tensor(
+            np.array([len(a) for a in arrays], dtype=np.int64))
+    return out
+
+
+def _unstack(flat, sizes):
+    flat, sizes = np.asarray(flat), np.asarray(sizes)
+    return np.split(flat, np.cumsum(sizes)[:-1])

@@ -56,7 +56,7 @@ from ._front import Member, gene_names
 from ._images import Images
 from ._ood import validate_ood
 from ._persistence import load_estimator, save_estimator
-from ._search import SearchControl, run_search
+from ._search import SearchControl, run_search, score_genomes
 from ._weights import fit_weights, merge_samples
 from .callbacks import check_callbacks
 from .objectives import ObjectiveContext, get_objective
@@ -152,8 +152,25 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     mutation_rate : float, default=None
         Per-gene bit-flip probability; ``1 / n_genes`` when None.
     validation_fraction : float, default=0.2
-        Stratified fraction of the training data held out to measure fitness.
-        Data you keep for testing is never seen by the search.
+        Stratified fraction of the training data held out to measure fitness
+        (when ``cv`` is None). Data you keep for testing is never seen by the
+        search.
+    cv : int or None, default=None
+        How the accuracy objective is measured. None: on one stratified
+        validation split of ``validation_fraction`` of the training data.
+        An int ``k >= 2``: by stratified k-fold cross-validation over the
+        training data (folds drawn from ``random_state``; then
+        ``validation_fraction`` is unused). Each candidate is trained once
+        per fold on the other folds, and its accuracy is that of the
+        out-of-fold predictions over every training sample, each predicted
+        by a head that never saw it: a less noisy fitness than one 20% fold
+        (the knee's standard error counts every training sample), at about
+        ``k`` times the training cost of the search. The other objectives
+        are measured on the first fold, as with a single split: complexity
+        depends on the genome alone, and the robustness objectives score
+        the first fold's heads on its held-out part. ``refit=False`` keeps
+        the first fold's heads. The default was chosen by
+        ``benchmarks/bench_quality.py`` (see the methodology page).
     selection : {"knee", "tradeoff", "accuracy", "complexity"}, int or \
             SelectionRule, default="knee"
         Which front member :meth:`predict` uses. Each string names a rule
@@ -403,6 +420,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "crossover_rate": [Interval(numbers.Real, 0, 1, closed="both")],
         "mutation_rate": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "cv": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "selection": [
             StrOptions(set(RULES)),
             Interval(numbers.Integral, 0, None, closed="left"),
@@ -451,6 +469,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         crossover_rate=1.0,
         mutation_rate=None,
         validation_fraction=0.2,
+        cv=None,
         selection="knee",
         ensemble=None,
         ensemble_voting="soft",
@@ -486,6 +505,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.crossover_rate = crossover_rate
         self.mutation_rate = mutation_rate
         self.validation_fraction = validation_fraction
+        self.cv = cv
         self.selection = selection
         self.ensemble = ensemble
         self.ensemble_voting = ensemble_voting
@@ -604,6 +624,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return X, y
 
     def _split(self, y_enc, seed):
+        """The validation folds: a list of ``(train, val)`` positions in
+        ``y_enc``, one pair (``cv=None``) or ``cv`` pairs whose ``val`` parts
+        partition the samples (bar classes of a single sample, which only
+        ever train)."""
         counts = np.bincount(y_enc, minlength=len(self.classes_))
         if counts.max() < 2:
             raise ValueError(
@@ -624,6 +648,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         alone = np.isin(y_enc, single)
         rest = np.flatnonzero(~alone)
         n, n_classes = len(rest), int(np.sum(counts >= 2))
+        if self.cv is not None:
+            return self._kfold(y_enc, rest, np.flatnonzero(alone), counts, seed)
         # At least one validation sample of each class, even on tiny data.
         n_val = max(int(np.ceil(self.validation_fraction * n)), n_classes)
         if n - n_val < n_classes:
@@ -638,7 +664,27 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         train, val = train_test_split(
             rest, test_size=n_val, stratify=y_enc[rest], random_state=seed
         )
-        return np.sort(np.concatenate([train, np.flatnonzero(alone)])), np.sort(val)
+        return [(np.sort(np.concatenate([train, np.flatnonzero(alone)])), np.sort(val))]
+
+    def _kfold(self, y_enc, rest, alone, counts, seed):
+        """Stratified ``cv``-fold split of ``rest``; ``alone`` always trains."""
+        if counts.max() < self.cv:
+            raise ValueError(
+                f"cv={self.cv} folds need at least {self.cv} samples of some "
+                f"class, but the largest class has {counts.max()} (after merging "
+                "identical samples). Use fewer folds, cv=None or more samples."
+            )
+        from sklearn.model_selection import StratifiedKFold
+
+        splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            # a class with fewer samples than folds is missing from some
+            # validation folds: each of its samples is still validated once
+            warnings.filterwarnings("ignore", "The least populated class",
+                                    UserWarning)
+            folds = list(splitter.split(rest, y_enc[rest]))
+        return [(np.sort(np.concatenate([rest[tr], alone])), np.sort(rest[va]))
+                for tr, va in folds]
 
     # ---------------------------------------------------------------- features
     def _features(self, Xv, *, verbose=0, desc="features"):
@@ -734,11 +780,15 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         )
         # In merge_samples' canonical order, so that the fit does not depend
         # on the order of the samples (weights = repetitions).
-        train, val = (used[i] for i in self._split(y_enc[used], int(split_seed)))
+        folds = [(used[tr], used[va])
+                 for tr, va in self._split(y_enc[used], int(split_seed))]
         if state.split is not None:  # resuming: the split the search used
-            train, val = state.split
-        state.split = (train, val)
-        self._n_val = len(val)
+            folds = state.folds()
+        state.set_folds(folds)
+        train, val = folds[0]
+        # Validation measurements behind the accuracy objective (the knee's
+        # standard error): with k folds, every training sample once.
+        self._n_val = sum(len(v) for _, v in folds)
         self._train_index, self._val_index = train, val
         self._device = _resolve_device(self.device)
 
@@ -771,6 +821,17 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             device=self._device,
         )
         weighted = not np.all(weights[used] == 1.0)
+        fold_contexts = tuple(
+            ObjectiveContext(
+                features[tr], y_enc[tr], features[va], y_enc[va], len(self.classes_),
+                w_train=weights[tr] if weighted else None,
+                w_val=weights[va] if weighted else None,
+                train_index=tr, val_index=va, device=self._device,
+                seed=int(robustness_seed), config=self._config, engine=self.engine,
+                n_evaluations=self.n_evaluations, verbose=self.verbose,
+            )
+            for tr, va in folds[1:]
+        )
         context = ObjectiveContext(
             features[train], y_enc[train], features[val], y_enc[val], len(self.classes_),
             w_train=weights[train] if weighted else None,
@@ -780,6 +841,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             X_ood=ood, backbone=self.backbone_, device=self._device,
             seed=int(robustness_seed), config=self._config, engine=self.engine,
             n_evaluations=self.n_evaluations, verbose=self.verbose,
+            folds=fold_contexts or None,
         )
         for obj in objectives:
             obj.prepare(context)
@@ -904,9 +966,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         search evaluation (a finished checkpoint still trains no genome).
         """
         genome = np.ones((1, self.n_genes_), dtype=bool)
-        heads = train_heads(genome, data.X_train, data.y_train, self._config,
-                            engine=self.engine, sample_weight=data.w_train)
-        values = {o.name: float(o.evaluate(heads, data)[0]) for o in objectives}
+        # the estimator's own train_heads: not the search's training
+        scores, heads, _ = score_genomes(genome, data, self._config, objectives,
+                                         self.engine, train=train_heads)
+        values = {o.name: float(v) for o, v in zip(objectives, scores[0])}
         return Member(genome[0], values, params=heads.head_parameters(0),
                       train_loss=heads.train_loss[0])
 

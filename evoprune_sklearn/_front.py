@@ -238,7 +238,9 @@ class ParetoFront(Sequence):
         One name per gene (the estimator's ``gene_names_``).
     n_validation : int, default=None
         Validation samples the accuracy was measured on (used by the
-        one-standard-error rule of :class:`~evoprune_sklearn.selection.Knee`).
+        one-standard-error rule of :class:`~evoprune_sklearn.selection.Knee`):
+        the validation fold, or with the estimator's ``cv=k`` every training
+        sample (each predicted once, out of fold).
 
     Attributes
     ----------

@@ -38,6 +38,7 @@ __all__ = [
     "generations_without_improvement",
     "run_search",
     "genome_key",
+    "score_genomes",
 ]
 
 
@@ -100,11 +101,68 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
     if n_threads:
         torch.set_num_threads(n_threads)
     data, config, objectives = resolve(context)
-    heads = train_heads(genomes, data.X_train, data.y_train, config, engine=engine,
-                        sample_weight=data.w_train)
-    values = np.column_stack([obj.evaluate(heads, data) for obj in objectives])
+    values, heads, flops = score_genomes(genomes, data, config, objectives, engine)
     params = [heads.compact_parameters(i) for i in range(len(genomes))]
-    return values, params, heads.train_loss, heads.flops
+    return values, params, heads.train_loss, flops
+
+
+def _validation_weight(fold):
+    if fold.w_val is None:
+        return float(len(fold.y_val))
+    return float(np.sum(np.asarray(fold.w_val, dtype=np.float64)))
+
+
+def score_genomes(genomes, data, config, objectives, engine="batched", train=None):
+    """Train heads for ``genomes`` and measure every objective.
+
+    The heads are trained on ``data``'s training fold and every objective is
+    evaluated on them. With k-fold fitness (``data.folds``), each further
+    fold trains the genomes' heads again on its own training part, and the
+    :attr:`~evoprune_sklearn.objectives.Objective.cross_validated`
+    objectives (accuracy) are the mean over all folds weighted by each
+    fold's validation weight: for accuracy, the accuracy of the out-of-fold
+    predictions over every training sample. Each head is only ever scored
+    on rows it was not trained on.
+
+    Parameters
+    ----------
+    genomes : ndarray of bool of shape (n_candidates, n_genes)
+    data : ObjectiveContext
+    config : TrainingConfig
+    objectives : list of Objective
+    engine : str, default="batched"
+    train : callable, default=None
+        The training function (``train_heads`` when None).
+
+    Returns
+    -------
+    values : ndarray of shape (n_candidates, n_objectives)
+    heads : TrainedHeads
+        The heads of the first fold (what the members keep).
+    flops : float
+        Training FLOPs of every fold together.
+    """
+    train = train_heads if train is None else train
+    heads = train(genomes, data.X_train, data.y_train, config, engine=engine,
+                  sample_weight=data.w_train)
+    values = np.column_stack([obj.evaluate(heads, data) for obj in objectives])
+    flops = heads.flops
+    cv = [j for j, o in enumerate(objectives) if o.cross_validated]
+    if data.folds and cv:
+        values = values.astype(np.float64)
+        total = _validation_weight(data)
+        values[:, cv] *= total
+        for fold in data.folds:
+            fold_heads = train(genomes, fold.X_train, fold.y_train, config,
+                               engine=engine, sample_weight=fold.w_train)
+            flops += fold_heads.flops
+            w = _validation_weight(fold)
+            values[:, cv] += w * np.column_stack(
+                [objectives[j].evaluate(fold_heads, fold) for j in cv])
+            total += w
+            del fold_heads
+        values[:, cv] /= total
+    return values, heads, flops
 
 
 def _n_workers(n_jobs):

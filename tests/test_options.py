@@ -32,6 +32,7 @@ OPTIONS = [
     ("objectives", ("accuracy", "complexity", "odin")),
     ("objectives", ("accuracy", "complexity", "robustness")),
     ("device", "cpu"), ("device", "auto"),
+    ("cv", None), ("cv", 3),
 ]
 
 

@@ -71,6 +71,14 @@ class ObjectiveContext:
         The search budget (for time estimates).
     verbose : int, default=0
         The estimator's verbosity.
+    folds : tuple of ObjectiveContext or None, default=None
+        With k-fold fitness (the estimator's ``cv=k``), the folds 2 to k,
+        each a context without raw inputs whose ``X_train``, ``y_train``,
+        ``w_train``, ``train_index`` and ``X_val``, ``y_val``, ``w_val``,
+        ``val_index`` are that fold's; this context is fold 1. The search
+        trains every candidate once per fold and evaluates the
+        :attr:`Objective.cross_validated` objectives on each; the other
+        objectives see fold 1 only. None: a single validation split.
 
     Examples
     --------
@@ -100,6 +108,12 @@ class ObjectiveContext:
     engine: str = "batched"
     n_evaluations: int | None = None
     verbose: int = 0
+    folds: Any | None = None
+
+    @property
+    def n_folds(self):
+        """Number of folds the cross-validated objectives are measured on."""
+        return 1 + len(self.folds or ())
 
     def without_raw_inputs(self):
         """A copy without images, OoD data and backbone (for the search).
@@ -136,6 +150,15 @@ class Objective(BaseEstimator):
     uses_ood : bool
         Whether the objective reads ``context.X_ood`` (``fit`` warns when
         ``X_ood`` is given and no objective uses it).
+    cross_validated : bool
+        Whether, with k-fold fitness (the estimator's ``cv``), the objective
+        is evaluated on every fold's heads (``evaluate(fold_heads, fold)``
+        for each context of ``context.folds``, besides fold 1) and its value
+        is the mean over folds weighted by each fold's validation weight
+        (the sum of ``w_val``, or the number of validation samples) -- for a
+        per-sample mean such as accuracy, exactly the value over the pooled
+        out-of-fold predictions of every training sample. False (the
+        default): evaluated on fold 1 only, what :meth:`prepare` saw.
 
     Examples
     --------
@@ -153,6 +176,7 @@ class Objective(BaseEstimator):
     name = None
     greater_is_better = True
     uses_ood = False
+    cross_validated = False
 
     _parameter_constraints = {}
 

@@ -1,0 +1,141 @@
+"""k-fold fitness (``cv=k``): every candidate is scored out of fold on the
+whole training set, reproducibly, and bad values are refused up front."""
+
+import numpy as np
+import pytest
+
+import evoprune_sklearn._classifier as classifier_module
+import evoprune_sklearn._search as search_module
+from evoprune_sklearn import EvoPruneClassifier
+
+
+@pytest.fixture(scope="module")
+def cv3(small_params, search_data):
+    X, y = search_data
+    return EvoPruneClassifier(n_evaluations=12, cv=3, **small_params).fit(X, y)
+
+
+def test_cv_fits_and_measures_accuracy_on_every_training_sample(cv3, search_data):
+    X, y = search_data
+    assert cv3.predict(X).shape == (len(y),)
+    assert cv3.score(X, y) > 0.5
+    # every training sample is validated once: the knee's standard error
+    # counts them all, and accuracies are multiples of 1 / n_samples
+    assert cv3.pareto_front_.n_validation == len(y)
+    for m in [*cv3.pareto_front_, cv3.baseline_]:
+        hits = m.objectives["accuracy"] * len(y)
+        assert abs(hits - round(hits)) < 1e-6
+
+
+def test_single_split_counts_only_its_validation_fold(small_params, search_data):
+    X, y = search_data
+    clf = EvoPruneClassifier(n_evaluations=6, cv=None, **small_params).fit(X, y)
+    assert clf.pareto_front_.n_validation == len(clf._val_index) == 40
+
+
+def test_same_random_state_gives_the_same_front(cv3, small_params, search_data, front_key):
+    X, y = search_data
+    again = EvoPruneClassifier(n_evaluations=12, cv=3, **small_params).fit(X, y)
+    assert front_key(again) == front_key(cv3)
+    assert again.baseline_.objectives == cv3.baseline_.objectives
+    other = EvoPruneClassifier(n_evaluations=12, **{**small_params, "random_state": 1},
+                               cv=3).fit(X, y)
+    assert front_key(other) != front_key(cv3)
+
+
+def test_fold_heads_never_see_their_validation_rows(monkeypatch, small_params, search_data):
+    """Each head is scored only on rows it was not trained on, and the rows
+    the folds score are every training sample once."""
+    X, y = search_data
+    rows = {r.tobytes(): i for i, r in enumerate(X.astype(np.float32))}
+
+    def ids(A):
+        return frozenset(rows[r.tobytes()] for r in np.asarray(A, dtype=np.float32))
+
+    calls = []  # (rows trained on, rows scored on) of every training call
+    train_heads = search_module.train_heads
+
+    def spy(genomes, X_train, *args, **kwargs):
+        heads = train_heads(genomes, X_train, *args, **kwargs)
+        call = (ids(X_train), [])
+        calls.append(call)
+        logits = heads.logits
+
+        def spy_logits(X_val):
+            call[1].append(ids(X_val))
+            return logits(X_val)
+
+        heads.logits = spy_logits
+        return heads
+
+    monkeypatch.setattr(search_module, "train_heads", spy)
+    monkeypatch.setattr(classifier_module, "train_heads", spy)  # the baseline
+    EvoPruneClassifier(n_evaluations=6, cv=4, objectives=("accuracy", "complexity"),
+                       **small_params).fit(X, y)
+    # one generation of 6 genomes, then the dense baseline: once per fold
+    assert len(calls) == 2 * 4
+    everything = frozenset(range(len(y)))
+    for i in range(0, len(calls), 4):
+        scored = []
+        for trained, scored_on in calls[i:i + 4]:
+            assert len(scored_on) == 1
+            assert not trained & scored_on[0]
+            assert trained | scored_on[0] == everything
+            scored.append(scored_on[0])
+        assert sum(map(len, scored)) == len(y) and frozenset().union(*scored) == everything
+
+
+def test_memorised_training_rows_are_not_rewarded(small_params):
+    """Random labels on one-hot sample identities: a head can learn its
+    training rows by heart (refit=False keeps the first fold's head) but
+    predicts held-out rows at chance, which is what cv measures."""
+    rng = np.random.default_rng(0)
+    n = 90
+    X = np.eye(n) * 5 + rng.normal(0, 0.01, size=(n, n))
+    y = rng.integers(0, 3, size=n)
+    params = {**small_params, "hidden_layer_sizes": (), "alpha": 1e-4,
+              "objectives": ("accuracy", "complexity")}
+    clf = EvoPruneClassifier(n_evaluations=6, cv=3, refit=False, **params).fit(X, y)
+    train = clf._train_index
+    assert np.mean(clf.baseline_.predict(X[train]) == y[train]) > 0.9  # memorised
+    assert clf.baseline_.objectives["accuracy"] < 0.6
+    assert max(m.objectives["accuracy"] for m in clf.pareto_front_) < 0.6
+
+
+@pytest.mark.parametrize("cv, match", [
+    (1, "cv"), (0, "cv"), (-3, "cv"), (2.5, "cv"), ("3", "cv"), (True, "cv"),
+    (100, "cv=100 folds need at least 100 samples"),
+])
+def test_bad_cv_is_refused_before_any_training(cv, match, monkeypatch, small_params,
+                                              search_data):
+    X, y = search_data
+
+    def heavy(*args, **kwargs):
+        raise AssertionError("heads were trained before the refusal")
+
+    monkeypatch.setattr(search_module, "train_heads", heavy)
+    with pytest.raises(ValueError, match=match):
+        EvoPruneClassifier(n_evaluations=6, cv=cv, **small_params).fit(X[:180], y[:180])
+
+
+def test_integer_sample_weight_is_repetition_with_cv(small_params, search_data):
+    X, y = search_data
+    w = np.random.default_rng(0).integers(0, 3, size=len(y))
+    params = dict(small_params, n_evaluations=6, cv=3)
+    weighted = EvoPruneClassifier(**params).fit(X, y, sample_weight=w)
+    repeated = EvoPruneClassifier(**params).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)
+    assert (weighted.pareto_front_[0].objectives["accuracy"]
+            == pytest.approx(repeated.pareto_front_[0].objectives["accuracy"]))
+
+
+def test_checkpoint_resume_keeps_the_folds(tmp_path, small_params, search_data, front_key):
+    X, y = search_data
+    params = dict(small_params, cv=3)
+    whole = EvoPruneClassifier(n_evaluations=18, **params).fit(X, y)
+    path = tmp_path / "cv.ckpt"
+    EvoPruneClassifier(n_evaluations=12, checkpoint=path, **params).fit(X, y)
+    resumed = EvoPruneClassifier(n_evaluations=18, checkpoint=path, **params).fit(X, y)
+    assert front_key(resumed) == front_key(whole)
+    np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))
