@@ -9,8 +9,6 @@ from sklearn.linear_model import LogisticRegression
 
 from evoprune_sklearn import EvoPruneClassifier
 
-SMALL = dict(backbone=None, pop_size=4, n_evaluations=8, random_state=0)
-
 
 @pytest.fixture(scope="module")
 def data():
@@ -37,9 +35,9 @@ OPTIONS = [
 
 
 @pytest.mark.parametrize("name, value", OPTIONS, ids=[f"{n}={v}" for n, v in OPTIONS])
-def test_every_option_value_fits_and_predicts(data, name, value):
+def test_every_option_value_fits_and_predicts(data, name, value, feature_params):
     X, y = data
-    params = dict(SMALL, **{name: value})
+    params = dict(feature_params, **{name: value})
     if name == "encoding" and value == "neurons" or name == "solver" and value == "adam":
         params.setdefault("hidden_layer_sizes", (8,))
     if name == "engine" and value == "skorch":
@@ -55,26 +53,26 @@ def test_every_option_value_fits_and_predicts(data, name, value):
         assert clf.score(X, y) > 0.5  # three balanced classes: chance is 1/3
 
 
-def test_neurons_encoding_needs_a_hidden_layer(data):
+def test_neurons_encoding_needs_a_hidden_layer(data, feature_params):
     X, y = data
     with pytest.raises(ValueError, match="encoding='neurons'.*hidden_layer_sizes"):
-        EvoPruneClassifier(encoding="neurons", hidden_layer_sizes=(), **SMALL).fit(X, y)
+        EvoPruneClassifier(encoding="neurons", hidden_layer_sizes=(), **feature_params).fit(X, y)
 
 
-def test_linear_head_at_defaults_matches_logistic_regression(data):
+def test_linear_head_at_defaults_matches_logistic_regression(data, feature_params):
     # alpha=1 with a linear head is LogisticRegression(C=1)'s objective; the
     # refitted dense head is trained on the same data, so it predicts alike.
     X, y = data
-    clf = EvoPruneClassifier(**SMALL).fit(X, y)
+    clf = EvoPruneClassifier(**feature_params).fit(X, y)
     lr = LogisticRegression(max_iter=5000).fit(X, y)
     agree = np.mean(clf.baseline_.net.predict(X) == lr.predict(X))
     assert agree >= 0.97
 
 
-def test_refit_trains_members_on_the_validation_fold_too(data):
+def test_refit_trains_members_on_the_validation_fold_too(data, feature_params):
     X, y = data
-    kept = EvoPruneClassifier(**SMALL, refit=False).fit(X, y)
-    refit = EvoPruneClassifier(**SMALL, refit=True).fit(X, y)
+    kept = EvoPruneClassifier(**feature_params, refit=False).fit(X, y)
+    refit = EvoPruneClassifier(**feature_params, refit=True).fit(X, y)
     # Same search (same fitness values), different final heads.
     np.testing.assert_array_equal(kept.pareto_front_.to_frame()["accuracy"],
                                   refit.pareto_front_.to_frame()["accuracy"])
@@ -88,39 +86,40 @@ def test_refit_trains_members_on_the_validation_fold_too(data):
     assert acc_refit >= acc_kept
 
 
-def test_integer_sample_weight_is_repetition(data):
+def test_integer_sample_weight_is_repetition(data, feature_params):
     X, y = data
     w = np.random.default_rng(0).integers(0, 3, size=len(y))
-    weighted = EvoPruneClassifier(**SMALL).fit(X, y, sample_weight=w)
-    repeated = EvoPruneClassifier(**SMALL).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    weighted = EvoPruneClassifier(**feature_params).fit(X, y, sample_weight=w)
+    repeated = EvoPruneClassifier(**feature_params).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
                                rtol=1e-5, atol=1e-6)
 
 
-def test_sample_weight_changes_the_fit(data):
+def test_sample_weight_changes_the_fit(data, feature_params):
     X, y = data
     w = np.where(y == 0, 10.0, 1.0)
-    plain = EvoPruneClassifier(**SMALL).fit(X, y)
-    heavy = EvoPruneClassifier(**SMALL).fit(X, y, sample_weight=w)
+    plain = EvoPruneClassifier(**feature_params).fit(X, y)
+    heavy = EvoPruneClassifier(**feature_params).fit(X, y, sample_weight=w)
     # Weighting class 0 ten times makes the heads predict it more often.
     assert np.sum(heavy.predict(X) == 0) > np.sum(plain.predict(X) == 0)
 
 
-def test_class_weight_balanced_equals_its_sample_weights(data):
+def test_class_weight_balanced_equals_its_sample_weights(data, feature_params):
     from sklearn.utils.class_weight import compute_sample_weight
 
     X, y = data
     X, y = X[:120], y[:120]
-    a = EvoPruneClassifier(**SMALL, class_weight="balanced").fit(X, y)
-    b = EvoPruneClassifier(**SMALL).fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    a = EvoPruneClassifier(**feature_params, class_weight="balanced").fit(X, y)
+    w = compute_sample_weight("balanced", y)
+    b = EvoPruneClassifier(**feature_params).fit(X, y, sample_weight=w)
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-5, atol=1e-6)
 
 
-def test_voting_classifier_passes_sample_weight(data):
+def test_voting_classifier_passes_sample_weight(data, feature_params):
     X, y = data
     w = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
     vote = VotingClassifier(
-        [("evo", EvoPruneClassifier(**SMALL)), ("lr", LogisticRegression(max_iter=2000))],
+        [("evo", EvoPruneClassifier(**feature_params)), ("lr", LogisticRegression(max_iter=2000))],
         voting="soft",
     ).fit(X, y, sample_weight=w)
     assert vote.score(X, y) > 0.5
@@ -131,16 +130,16 @@ def test_voting_classifier_passes_sample_weight(data):
     (np.zeros(160), "non-zero|sums to zero"),
     (np.ones(5), "shape|length|samples"),
 ])
-def test_bad_sample_weight_is_refused(data, bad, message):
+def test_bad_sample_weight_is_refused(data, bad, message, feature_params):
     X, y = data
     with pytest.raises(ValueError, match=message):
-        EvoPruneClassifier(**SMALL).fit(X, y, sample_weight=bad)
+        EvoPruneClassifier(**feature_params).fit(X, y, sample_weight=bad)
 
 
-def test_duplicates_are_never_split_across_folds(data):
+def test_duplicates_are_never_split_across_folds(data, feature_params):
     X, y = data
     Xd, yd = np.vstack([X, X[:40]]), np.concatenate([y, y[:40]])
-    clf = EvoPruneClassifier(**SMALL).fit(Xd, yd)
+    clf = EvoPruneClassifier(**feature_params).fit(Xd, yd)
     train = {X_row.tobytes() for X_row in Xd[clf._train_index]}
     val = {X_row.tobytes() for X_row in Xd[clf._val_index]}
     assert not train & val
