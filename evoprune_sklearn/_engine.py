@@ -577,8 +577,8 @@ def _input_preconditioner(X, w, alpha, n_weighted):
 class _CompactHeads(TrainedHeads):
     """Heads trained one at a time on their kept units only (L-BFGS)."""
 
-    def __init__(self, genomes, heads, config, epochs, curves, flops):
-        super().__init__(genomes, [], config, epochs, curves, flops)
+    def __init__(self, genomes, heads, config, epochs, curves, flops, executed_flops=None):
+        super().__init__(genomes, [], config, epochs, curves, flops, executed_flops)
         self.heads = heads  # per candidate: (unit sets, [(weight, bias), ...])
 
     def logits(self, X):
@@ -623,6 +623,277 @@ def _train_lbfgs(genomes, X, y, config, sample_weight=None):
         epochs.append(n_iter)
     return _CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
                          np.asarray(epochs, dtype=int), curves, flops)
+
+
+# ---------------------------------------------------------------------------
+# Stacked L-BFGS: a generation's linear heads trained together.
+
+# Candidates per stacked chunk, at most (a chunk is padded to exactly this
+# many with inert dummies, so every product has the same shape whoever
+# shares it).
+_STACK = 16
+# Bytes a chunk may hold (parameters, gradients, history, logits).
+_STACK_BYTES = 256 * 2**20
+# Feature rows and samples are padded to multiples of this: every tensor a
+# chunk touches is then a whole number of SIMD vectors a candidate, so no
+# candidate's element ever lands in a kernel's scalar tail.
+_ALIGN = 64
+_HISTORY = 10
+_C1 = 1e-4  # Armijo's sufficient-decrease constant
+_MAX_BACKTRACKS = 25
+
+
+def _stackable(config):
+    """The stacked engine serves full-batch L-BFGS on a linear head."""
+    return config.solver == "lbfgs" and not config.hidden_layer_sizes
+
+
+def _round_up(k, to):
+    return int(math.ceil(k / to)) * to
+
+
+def _stack_size(n_pad, d_pad, n_classes):
+    """Candidates a chunk stacks: a function of the problem's shape only."""
+    per_candidate = 4 * n_classes * (d_pad * (2 * _HISTORY + 10) + 6 * n_pad)
+    size = _STACK
+    while size > 1 and size * per_candidate > _STACK_BYTES:
+        size //= 2
+    return size
+
+
+class _StackedProblem:
+    """The penalised loss of ``S`` linear heads and its gradient, at once.
+
+    Parameters of candidate ``k`` are ``x[k]`` of shape ``(C, D)``, the
+    first layer in preconditioned coordinates: columns ``0 .. d-1`` are the
+    weights times ``scale``, column ``d`` the bias (centred), the rest
+    padding. One product ``Xa @ x.view(S*C, D).T`` gives every candidate's
+    logits, one ``dZ.T @ Xa`` every gradient; pruned features have zero
+    weights and a masked gradient, so they stay zero.
+    """
+
+    def __init__(self, X, y, w, n_weighted, config, mean, scale):
+        n, d = X.shape
+        device = X.device
+        self.n, self.d, self.C = n, d, config.n_classes
+        self.D = _round_up(d + 1, _ALIGN)
+        n_pad = _round_up(n, _ALIGN)
+        Xa = X.new_zeros(n_pad, self.D)
+        Xa[:n, :d] = (X - mean) / scale
+        Xa[:n, d] = 1.0
+        self.Xa = Xa
+        self.XaT = Xa.T.contiguous()
+        yp = torch.zeros(n_pad, dtype=torch.long, device=device)
+        yp[:n] = y
+        self.yp = yp
+        self.onehotT = F.one_hot(yp, self.C).to(X.dtype).T.contiguous()[None]  # (1, C, n_pad)
+        # Per-sample coefficient of the mean: w_i / n (zero for padding).
+        coef = X.new_zeros(n_pad)
+        coef[:n] = (1.0 if w is None else w) / n
+        self.coef = coef
+        self.Xw = Xa * coef[:, None]
+        inv_s2 = X.new_zeros(self.D)
+        inv_s2[:d] = 1.0 / (scale * scale)
+        self.pen = (config.alpha / n_weighted) * inv_s2  # gradient of the penalty / x
+        self.alpha = config.alpha
+        self.S = _stack_size(n_pad, self.D, self.C)
+
+    def evaluate(self, x, mask):
+        """Loss ``(S,)`` and gradient ``(S, C, D)`` of every candidate.
+
+        Logits are laid out ``(S, C, n)``: the softmax over classes then
+        runs across samples in SIMD lanes, and each candidate's rows are
+        contiguous.
+        """
+        S, C = x.shape[0], self.C
+        Z = (x.view(S * C, self.D) @ self.XaT).view(S, C, -1)
+        ce = -torch.log_softmax(Z, dim=1).gather(1, self._y_index(S))
+        loss = (ce.view(S, -1) * self.coef).sum(-1)
+        dZ = torch.softmax(Z, dim=1) - self.onehotT
+        grad = (dZ.view(S * C, -1) @ self.Xw).view(S, C, self.D) * mask
+        if self.alpha:
+            pen = x * self.pen
+            loss = loss + 0.5 * (x * pen).view(S, -1).sum(-1)
+            grad = grad + pen
+        return loss, grad
+
+    def _y_index(self, S):
+        return self.yp[None, None, :].expand(S, 1, -1)
+
+    def initial(self, sets, init, mean, scale):
+        """Chunk parameters ``(S, C, D)`` and masks ``(S, 1, D)``."""
+        w0, b0 = init[0]
+        w0, b0 = w0.to(self.Xa.device), b0.to(self.Xa.device)
+        x = self.Xa.new_zeros(self.S, self.C, self.D)
+        mask = self.Xa.new_zeros(self.S, 1, self.D)
+        for k, s in enumerate(sets):
+            kept = torch.as_tensor(s[0], device=x.device)
+            m = torch.zeros(self.d, device=x.device)
+            m[kept] = 1.0
+            wk = w0 * m[:, None]
+            x[k, :, : self.d] = (wk * scale[:, None]).T
+            x[k, :, self.d] = b0 + mean @ wk
+            mask[k, 0, : self.d] = m
+            mask[k, 0, self.d] = 1.0
+        return x, mask
+
+    def head(self, xk, sets, mean, scale):
+        """One candidate's compact ``[(weight, bias)]`` in original coordinates."""
+        v = xk[:, : self.d].T  # (d, C)
+        kept = torch.as_tensor(sets[0], device=v.device)
+        w = v / scale[:, None]
+        b = xk[:, self.d] - (mean / scale) @ v
+        return [(w[kept].clone(), b.clone())]
+
+
+def _rowdot(a, b):
+    return (a * b).view(a.shape[0], -1).sum(-1)
+
+
+def _stacked_lbfgs(problem, x, mask, live, config):
+    """Full-batch L-BFGS on every candidate of a chunk at once.
+
+    Each candidate keeps its own history of ``(s, y)`` pairs, its own step
+    and its own convergence test, with torch's ``LBFGS`` stopping rules
+    (``tolerance_grad``, ``tolerance_change``, ``max_iter``, ``max_eval =
+    1.25 max_iter``). The line search backtracks from the unit step (the
+    first iteration's ``min(1, 1/|g|_1)``) by safeguarded quadratic
+    interpolation until Armijo's condition holds; on this convex loss the
+    curvature ``y's`` stays positive, so the unit quasi-Newton step is
+    accepted almost always. Every function evaluation serves every
+    candidate still training: one whose trial step fails tries a shorter
+    one while the others take their next iteration.
+
+    All work is row-wise on tensors of one fixed shape, so a candidate's
+    iterates do not depend on the others in its chunk. Returns the
+    parameters, per-candidate iterations, evaluations and loss curves.
+    """
+    S = x.shape[0]
+    tol_grad, tol_change = _LBFGS_TOL_GRAD, config.tol * 1e-3
+    max_iter = config.max_iter
+    max_eval = max_iter * 5 // 4
+    rows = torch.arange(S, device=x.device)
+    f, g = problem.evaluate(x, mask)
+    curves = [[v] for v in f.tolist()]
+    n_evals = torch.ones(S, dtype=torch.long, device=x.device)
+    n_iter = torch.ones_like(n_evals)
+    done = ~live | (g.abs().view(S, -1).amax(-1) <= tol_grad)
+    d = -g
+    t = torch.clamp(1.0 / g.abs().view(S, -1).sum(-1), max=1.0)
+    gtd = _rowdot(g, d)
+    done |= gtd > -tol_change
+    P = d[0].numel()
+    hist_s = x.new_zeros(S, _HISTORY, P)
+    hist_y = x.new_zeros(S, _HISTORY, P)
+    rho = x.new_zeros(S, _HISTORY)
+    n_hist = torch.zeros_like(n_evals)
+    head = torch.zeros_like(n_evals)
+    h_diag = x.new_ones(S)
+    backtracks = torch.zeros_like(n_evals)
+    active = ~done
+    while bool(active.any()):
+        step = t[:, None, None] * d
+        xt = x + step
+        ft, gt = problem.evaluate(xt, mask)
+        n_evals += active.long()
+        for k, v in zip(torch.nonzero(active).flatten().tolist(), ft[active].tolist()):
+            curves[k].append(v)
+        accept = active & (ft <= f + _C1 * t * gtd)
+        retry = active & ~accept
+        # Backtrack: minimiser of the quadratic through f, g'd and f(t),
+        # kept within [0.1 t, 0.5 t] (a non-finite f(t) halves the step).
+        t_q = -gtd * t * t / (2.0 * (ft - f - gtd * t))
+        t_q = torch.where(torch.isfinite(t_q), t_q, 0.5 * t)
+        t_back = torch.minimum(torch.maximum(t_q, 0.1 * t), 0.5 * t)
+        backtracks += retry.long()
+        failed = retry & ((n_evals >= max_eval) | (backtracks >= _MAX_BACKTRACKS))
+        t = torch.where(retry, t_back, t)
+        # Accepted steps: move, then torch's stopping tests.
+        sel = accept[:, None, None]
+        s = step.view(S, P)
+        yv = (gt - g).view(S, P)
+        f_prev = f
+        x = torch.where(sel, xt, x)
+        f = torch.where(accept, ft, f)
+        g = torch.where(sel, gt, g)
+        stop = accept & (
+            (n_iter >= max_iter) | (n_evals >= max_eval)
+            | (g.abs().view(S, -1).amax(-1) <= tol_grad)
+            | (s.abs().amax(-1) <= tol_change) | ((f - f_prev).abs() < tol_change)
+        )
+        go = accept & ~stop
+        if bool(go.any()):
+            ys = _rowdot(yv, s)
+            upd = go & (ys > 1e-10)
+            if bool(upd.any()):
+                r = rows[upd]
+                slot = head[upd]
+                hist_s[r, slot] = s[upd]
+                hist_y[r, slot] = yv[upd]
+                rho[r, slot] = 1.0 / ys[upd]
+                h_diag = torch.where(upd, ys / _rowdot(yv, yv), h_diag)
+                head = torch.where(upd, (head + 1) % _HISTORY, head)
+                n_hist = torch.where(upd, torch.clamp(n_hist + 1, max=_HISTORY), n_hist)
+            # Two-loop recursion, newest pair first, each row its own history.
+            q = -g.view(S, P)
+            al = []
+            for i in range(_HISTORY):
+                slot = (head - 1 - i) % _HISTORY
+                valid = i < n_hist
+                a = torch.where(valid, _rowdot(hist_s[rows, slot], q) * rho[rows, slot], 0.0)
+                al.append(a)
+                q = q - a[:, None] * hist_y[rows, slot]
+            r_ = q * h_diag[:, None]
+            for i in reversed(range(_HISTORY)):
+                slot = (head - 1 - i) % _HISTORY
+                valid = i < n_hist
+                be = torch.where(valid, _rowdot(hist_y[rows, slot], r_) * rho[rows, slot], 0.0)
+                r_ = r_ + hist_s[rows, slot] * (al[i] - be)[:, None]
+            d = torch.where(go[:, None, None], r_.view_as(d), d)
+            gtd = torch.where(go, _rowdot(g, d), gtd)
+            stop = stop | (go & (gtd > -tol_change))
+            t = torch.where(go, torch.ones_like(t), t)
+            n_iter += go.long()
+            backtracks = torch.where(go, torch.zeros_like(backtracks), backtracks)
+        done = done | stop | failed
+        active = ~done
+    return x, n_iter, n_evals, curves
+
+
+def _train_lbfgs_stacked(genomes, X, y, config, sample_weight=None):
+    """Linear heads, full batch, a chunk of candidates at a time.
+
+    The same objective, preconditioning and stopping rules as
+    :func:`_train_lbfgs`, but the candidates of a generation share each
+    product with the feature matrix (see :func:`_stacked_lbfgs`).
+    """
+    device = torch.device(config.device)
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+    y = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
+    w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
+    mean, scale = _input_preconditioner(X, w, config.alpha, n_weighted)
+    problem = _StackedProblem(X, y, w, n_weighted, config, mean, scale)
+    init = config.initial_parameters()
+    all_sets = [_unit_sets(genome, config) for genome in genomes]
+    S = problem.S
+    heads, curves, epochs = [], [], []
+    flops = executed = 0.0
+    per_eval = 2 * 2 * problem.Xa.shape[0] * problem.D * problem.C * S
+    for start in range(0, len(genomes), S):
+        sets = all_sets[start : start + S]
+        x, mask = problem.initial(sets, init, mean, scale)
+        live = torch.arange(S, device=device) < len(sets)
+        x, n_iter, n_evals, chunk_curves = _stacked_lbfgs(problem, x, mask, live, config)
+        executed += per_eval * int(n_evals.max())
+        for k, s in enumerate(sets):
+            heads.append((s, [(W.detach(), b.detach())
+                              for W, b in problem.head(x[k], s, mean, scale)]))
+            curves.append(chunk_curves[k])
+            epochs.append(int(n_iter[k]))
+            units = [len(u) for u in s] + [config.n_classes]
+            flops += _layer_flops(units) * X.shape[0] * len(chunk_curves[k])
+    return _CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
+                         np.asarray(epochs, dtype=int), curves, flops, executed)
 
 
 class HeadNet(NeuralNetClassifier):
@@ -769,6 +1040,8 @@ def train_heads(genomes, X, y, config, engine="batched", sample_weight=None):
     genomes = np.asarray(genomes, dtype=bool)
     if engine == "skorch":
         return _train_skorch(genomes, X, y, config, sample_weight)
+    if _stackable(config):
+        return _train_lbfgs_stacked(genomes, X, y, config, sample_weight)
     if config.solver == "lbfgs":
         return _train_lbfgs(genomes, X, y, config, sample_weight)
     return _train_batched(genomes, X, y, config, sample_weight)
