@@ -682,7 +682,6 @@ class _StackedProblem:
         Xa[:n, :d] = (X - mean) / scale
         Xa[:n, d] = 1.0
         self.Xa = Xa
-        self.XaT = Xa.T.contiguous()
         yp = torch.zeros(n_pad, dtype=torch.long, device=device)
         yp[:n] = y
         self.yp = yp
@@ -691,7 +690,6 @@ class _StackedProblem:
         coef = X.new_zeros(n_pad)
         coef[:n] = (1.0 if w is None else w) / n
         self.coef = coef
-        self.Xw = Xa * coef[:, None]
         inv_s2 = X.new_zeros(self.D)
         inv_s2[:d] = 1.0 / (scale * scale)
         self.pen = (config.alpha / n_weighted) * inv_s2  # gradient of the penalty / x
@@ -706,11 +704,11 @@ class _StackedProblem:
         contiguous.
         """
         S, C = x.shape[0], self.C
-        Z = (x.view(S * C, self.D) @ self.XaT).view(S, C, -1)
+        Z = (x.view(S * C, self.D) @ self.Xa.T).view(S, C, -1)
         ce = -torch.log_softmax(Z, dim=1).gather(1, self._y_index(S))
         loss = (ce.view(S, -1) * self.coef).sum(-1)
-        dZ = torch.softmax(Z, dim=1) - self.onehotT
-        grad = (dZ.view(S * C, -1) @ self.Xw).view(S, C, self.D) * mask
+        dZ = (torch.softmax(Z, dim=1) - self.onehotT) * self.coef
+        grad = (dZ.view(S * C, -1) @ self.Xa).view(S, C, self.D) * mask
         if self.alpha:
             pen = x * self.pen
             loss = loss + 0.5 * (x * pen).view(S, -1).sum(-1)
@@ -721,20 +719,21 @@ class _StackedProblem:
         return self.yp[None, None, :].expand(S, 1, -1)
 
     def initial(self, sets, init, mean, scale):
-        """Chunk parameters ``(S, C, D)`` and masks ``(S, 1, D)``."""
-        w0, b0 = init[0]
-        w0, b0 = w0.to(self.Xa.device), b0.to(self.Xa.device)
-        x = self.Xa.new_zeros(self.S, self.C, self.D)
-        mask = self.Xa.new_zeros(self.S, 1, self.D)
-        for k, s in enumerate(sets):
-            kept = torch.as_tensor(s[0], device=x.device)
-            m = torch.zeros(self.d, device=x.device)
-            m[kept] = 1.0
-            wk = w0 * m[:, None]
-            x[k, :, : self.d] = (wk * scale[:, None]).T
-            x[k, :, self.d] = b0 + mean @ wk
-            mask[k, 0, : self.d] = m
-            mask[k, 0, self.d] = 1.0
+        """One candidate's initial parameters ``(C, D)`` and mask ``(1, D)``.
+
+        The shared dense initial weights with pruned features zeroed, in
+        preconditioned coordinates.
+        """
+        w0, b0 = (p.to(self.Xa.device) for p in init[0])
+        m = torch.zeros(self.d, device=self.Xa.device)
+        m[torch.as_tensor(sets[0], device=m.device)] = 1.0
+        wk = w0 * m[:, None]
+        x = self.Xa.new_zeros(self.C, self.D)
+        x[:, : self.d] = (wk * scale[:, None]).T
+        x[:, self.d] = b0 + mean @ wk
+        mask = self.Xa.new_zeros(1, self.D)
+        mask[0, : self.d] = m
+        mask[0, self.d] = 1.0
         return x, mask
 
     def head(self, xk, sets, mean, scale):
@@ -743,63 +742,83 @@ class _StackedProblem:
         kept = torch.as_tensor(sets[0], device=v.device)
         w = v / scale[:, None]
         b = xk[:, self.d] - (mean / scale) @ v
-        return [(w[kept].clone(), b.clone())]
+        return [(w[kept].clone(), b)]
 
 
 def _rowdot(a, b):
     return (a * b).view(a.shape[0], -1).sum(-1)
 
 
-def _stacked_lbfgs(problem, x, mask, live, config):
-    """Full-batch L-BFGS on every candidate of a chunk at once.
+def _stacked_lbfgs(problem, all_sets, init, mean, scale, config):
+    """Full-batch L-BFGS on many candidates at once.
+
+    ``problem.S`` slots train one candidate each; a slot whose candidate
+    has converged takes the next one waiting, so every function evaluation
+    (two products with the feature matrix, see :meth:`_StackedProblem.evaluate`)
+    serves ``S`` candidates until the queue runs dry.
 
     Each candidate keeps its own history of ``(s, y)`` pairs, its own step
     and its own convergence test, with torch's ``LBFGS`` stopping rules
     (``tolerance_grad``, ``tolerance_change``, ``max_iter``, ``max_eval =
-    1.25 max_iter``). The line search backtracks from the unit step (the
-    first iteration's ``min(1, 1/|g|_1)``) by safeguarded quadratic
-    interpolation until Armijo's condition holds; on this convex loss the
-    curvature ``y's`` stays positive, so the unit quasi-Newton step is
-    accepted almost always. Every function evaluation serves every
-    candidate still training: one whose trial step fails tries a shorter
-    one while the others take their next iteration.
+    1.25 max_iter``; ``n_iter`` counts line searches). The line search
+    starts from the unit step (the first iteration's ``min(1, 1/|g|_1)``)
+    and backtracks by safeguarded quadratic interpolation until Armijo's
+    condition holds; on the convex penalised loss the curvature ``y's``
+    stays positive and the unit quasi-Newton step is accepted almost always
+    (about as many evaluations as torch's strong-Wolfe search, measured).
+    A slot whose trial step fails tries a shorter one while the others take
+    their next iteration.
 
     All work is row-wise on tensors of one fixed shape, so a candidate's
-    iterates do not depend on the others in its chunk. Returns the
-    parameters, per-candidate iterations, evaluations and loss curves.
+    iterates do not depend on its slot, on when it started, or on the other
+    candidates. Returns per candidate its parameters ``(C, D)``, iterations
+    and loss curve (one value per evaluation).
     """
-    S = x.shape[0]
+    S, device = problem.S, problem.Xa.device
     tol_grad, tol_change = _LBFGS_TOL_GRAD, config.tol * 1e-3
-    max_iter = config.max_iter
-    max_eval = max_iter * 5 // 4
-    rows = torch.arange(S, device=x.device)
-    f, g = problem.evaluate(x, mask)
-    curves = [[v] for v in f.tolist()]
-    n_evals = torch.ones(S, dtype=torch.long, device=x.device)
-    n_iter = torch.ones_like(n_evals)
-    done = ~live | (g.abs().view(S, -1).amax(-1) <= tol_grad)
-    d = -g
-    t = torch.clamp(1.0 / g.abs().view(S, -1).sum(-1), max=1.0)
-    gtd = _rowdot(g, d)
-    done |= gtd > -tol_change
-    P = d[0].numel()
-    hist_s = x.new_zeros(S, _HISTORY, P)
-    hist_y = x.new_zeros(S, _HISTORY, P)
-    rho = x.new_zeros(S, _HISTORY)
-    n_hist = torch.zeros_like(n_evals)
-    head = torch.zeros_like(n_evals)
-    h_diag = x.new_ones(S)
-    backtracks = torch.zeros_like(n_evals)
-    active = ~done
+    max_iter, max_eval = config.max_iter, config.max_iter * 5 // 4
+    rows = torch.arange(S, device=device)
+    x = problem.Xa.new_zeros(S, problem.C, problem.D)
+    mask = problem.Xa.new_zeros(S, 1, problem.D)
+    P = x[0].numel()
+    d, g = torch.zeros_like(x), torch.zeros_like(x)
+    f, t, gtd = x.new_zeros(S), x.new_zeros(S), x.new_zeros(S)
+    hist_s, hist_y = x.new_zeros(S, _HISTORY, P), x.new_zeros(S, _HISTORY, P)
+    rho, h_diag = x.new_zeros(S, _HISTORY), x.new_ones(S)
+    zeros = torch.zeros(S, dtype=torch.long, device=device)
+    n_hist, head, n_evals, n_iter, backtracks = (zeros.clone() for _ in range(5))
+    slot_of = [-1] * S  # candidate in each slot
+    fresh = torch.zeros(S, dtype=torch.bool, device=device)
+    active = torch.zeros_like(fresh)
+    results = [None] * len(all_sets)
+    curves = [[] for _ in all_sets]
+    queue = iter(range(len(all_sets)))
+
+    def load(k):
+        i = next(queue, None)
+        slot_of[k] = -1 if i is None else i
+        if i is not None:
+            x[k], mask[k] = problem.initial(all_sets[i], init, mean, scale)
+            d[k] = 0.0
+            hist_s[k], hist_y[k], rho[k] = 0.0, 0.0, 0.0
+        return i is not None
+
+    for k in range(S):
+        fresh[k] = active[k] = load(k)
+    t.zero_()
+    executed = 0
     while bool(active.any()):
+        # A fresh slot evaluates its initial point (t = 0, d = 0).
         step = t[:, None, None] * d
         xt = x + step
         ft, gt = problem.evaluate(xt, mask)
-        n_evals += active.long()
+        executed += 1
+        n_evals = torch.where(fresh, 1, n_evals + active.long())
         for k, v in zip(torch.nonzero(active).flatten().tolist(), ft[active].tolist()):
-            curves[k].append(v)
-        accept = active & (ft <= f + _C1 * t * gtd)
-        retry = active & ~accept
+            curves[slot_of[k]].append(v)
+        old = active & ~fresh
+        accept = old & (ft <= f + _C1 * t * gtd)
+        retry = old & ~accept
         # Backtrack: minimiser of the quadratic through f, g'd and f(t),
         # kept within [0.1 t, 0.5 t] (a non-finite f(t) halves the step).
         t_q = -gtd * t * t / (2.0 * (ft - f - gtd * t))
@@ -808,64 +827,78 @@ def _stacked_lbfgs(problem, x, mask, live, config):
         backtracks += retry.long()
         failed = retry & ((n_evals >= max_eval) | (backtracks >= _MAX_BACKTRACKS))
         t = torch.where(retry, t_back, t)
-        # Accepted steps: move, then torch's stopping tests.
-        sel = accept[:, None, None]
+        # Accepted steps move; fresh slots take their initial point.
+        moved = accept | fresh
+        sel = moved[:, None, None]
         s = step.view(S, P)
         yv = (gt - g).view(S, P)
         f_prev = f
         x = torch.where(sel, xt, x)
-        f = torch.where(accept, ft, f)
+        f = torch.where(moved, ft, f)
         g = torch.where(sel, gt, g)
+        g_max = g.abs().view(S, -1).amax(-1)
         stop = accept & (
-            (n_iter >= max_iter) | (n_evals >= max_eval)
-            | (g.abs().view(S, -1).amax(-1) <= tol_grad)
+            (n_iter >= max_iter) | (n_evals >= max_eval) | (g_max <= tol_grad)
             | (s.abs().amax(-1) <= tol_change) | ((f - f_prev).abs() < tol_change)
         )
+        stop |= fresh & (g_max <= tol_grad)
         go = accept & ~stop
-        if bool(go.any()):
-            ys = _rowdot(yv, s)
-            upd = go & (ys > 1e-10)
-            if bool(upd.any()):
-                r = rows[upd]
-                slot = head[upd]
-                hist_s[r, slot] = s[upd]
-                hist_y[r, slot] = yv[upd]
-                rho[r, slot] = 1.0 / ys[upd]
-                h_diag = torch.where(upd, ys / _rowdot(yv, yv), h_diag)
-                head = torch.where(upd, (head + 1) % _HISTORY, head)
-                n_hist = torch.where(upd, torch.clamp(n_hist + 1, max=_HISTORY), n_hist)
-            # Two-loop recursion, newest pair first, each row its own history.
-            q = -g.view(S, P)
-            al = []
-            for i in range(_HISTORY):
-                slot = (head - 1 - i) % _HISTORY
-                valid = i < n_hist
-                a = torch.where(valid, _rowdot(hist_s[rows, slot], q) * rho[rows, slot], 0.0)
-                al.append(a)
-                q = q - a[:, None] * hist_y[rows, slot]
-            r_ = q * h_diag[:, None]
-            for i in reversed(range(_HISTORY)):
-                slot = (head - 1 - i) % _HISTORY
-                valid = i < n_hist
-                be = torch.where(valid, _rowdot(hist_y[rows, slot], r_) * rho[rows, slot], 0.0)
-                r_ = r_ + hist_s[rows, slot] * (al[i] - be)[:, None]
-            d = torch.where(go[:, None, None], r_.view_as(d), d)
-            gtd = torch.where(go, _rowdot(g, d), gtd)
-            stop = stop | (go & (gtd > -tol_change))
-            t = torch.where(go, torch.ones_like(t), t)
-            n_iter += go.long()
-            backtracks = torch.where(go, torch.zeros_like(backtracks), backtracks)
-        done = done | stop | failed
-        active = ~done
-    return x, n_iter, n_evals, curves
+        ys = _rowdot(yv, s)
+        upd = go & (ys > 1e-10)
+        if bool(upd.any()):
+            r = rows[upd]
+            slot = head[upd]
+            hist_s[r, slot] = s[upd]
+            hist_y[r, slot] = yv[upd]
+            rho[r, slot] = 1.0 / ys[upd]
+            h_diag = torch.where(upd, ys / _rowdot(yv, yv), h_diag)
+            head = torch.where(upd, (head + 1) % _HISTORY, head)
+            n_hist = torch.where(upd, torch.clamp(n_hist + 1, max=_HISTORY), n_hist)
+        # Two-loop recursion, newest pair first, each row its own history
+        # (a fresh slot has none: its direction is -g).
+        q = -g.view(S, P)
+        flat_s, flat_y = hist_s.view(-1, P), hist_y.view(-1, P)
+        depth = int(n_hist.max())
+        picks, al = [], []
+        for i in range(depth):
+            pick = rows * _HISTORY + (head - 1 - i) % _HISTORY
+            s_i, rho_i = flat_s.index_select(0, pick), rho.view(-1)[pick]
+            a = torch.where(i < n_hist, _rowdot(s_i, q) * rho_i, 0.0)
+            q = q - a[:, None] * flat_y.index_select(0, pick)
+            picks.append((pick, s_i, rho_i))
+            al.append(a)
+        r_ = q * torch.where(fresh, 1.0, h_diag)[:, None]
+        for i in reversed(range(depth)):
+            pick, s_i, rho_i = picks[i]
+            be = torch.where(i < n_hist, _rowdot(flat_y.index_select(0, pick), r_) * rho_i, 0.0)
+            r_ = r_ + s_i * (al[i] - be)[:, None]
+        turn = go | (fresh & ~stop)
+        d = torch.where(turn[:, None, None], r_.view_as(d), d)
+        gtd = torch.where(turn, _rowdot(g, d), gtd)
+        stop |= turn & (gtd > -tol_change)
+        first_t = torch.clamp(1.0 / g.abs().view(S, -1).sum(-1), max=1.0)
+        t = torch.where(go, torch.ones_like(t), torch.where(fresh, first_t, t))
+        n_iter = torch.where(fresh, 1, n_iter + go.long())
+        backtracks = torch.where(turn, 0, backtracks)
+        finished = stop | failed
+        fresh.zero_()
+        if bool(finished.any()):
+            for k in torch.nonzero(finished).flatten().tolist():
+                results[slot_of[k]] = (x[k].clone(), int(n_iter[k]))
+                if load(k):
+                    fresh[k] = True
+                    h_diag[k], n_hist[k], head[k], t[k] = 1.0, 0, 0, 0.0
+                else:
+                    active[k] = False
+    return results, curves, executed
 
 
 def _train_lbfgs_stacked(genomes, X, y, config, sample_weight=None):
-    """Linear heads, full batch, a chunk of candidates at a time.
+    """Linear heads, full batch, many candidates at once.
 
     The same objective, preconditioning and stopping rules as
-    :func:`_train_lbfgs`, but the candidates of a generation share each
-    product with the feature matrix (see :func:`_stacked_lbfgs`).
+    :func:`_train_lbfgs`, but candidates share each product with the
+    feature matrix (see :func:`_stacked_lbfgs`).
     """
     device = torch.device(config.device)
     X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
@@ -873,25 +906,16 @@ def _train_lbfgs_stacked(genomes, X, y, config, sample_weight=None):
     w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
     mean, scale = _input_preconditioner(X, w, config.alpha, n_weighted)
     problem = _StackedProblem(X, y, w, n_weighted, config, mean, scale)
-    init = config.initial_parameters()
     all_sets = [_unit_sets(genome, config) for genome in genomes]
-    S = problem.S
-    heads, curves, epochs = [], [], []
-    flops = executed = 0.0
-    per_eval = 2 * 2 * problem.Xa.shape[0] * problem.D * problem.C * S
-    for start in range(0, len(genomes), S):
-        sets = all_sets[start : start + S]
-        x, mask = problem.initial(sets, init, mean, scale)
-        live = torch.arange(S, device=device) < len(sets)
-        x, n_iter, n_evals, chunk_curves = _stacked_lbfgs(problem, x, mask, live, config)
-        executed += per_eval * int(n_evals.max())
-        for k, s in enumerate(sets):
-            heads.append((s, [(W.detach(), b.detach())
-                              for W, b in problem.head(x[k], s, mean, scale)]))
-            curves.append(chunk_curves[k])
-            epochs.append(int(n_iter[k]))
-            units = [len(u) for u in s] + [config.n_classes]
-            flops += _layer_flops(units) * X.shape[0] * len(chunk_curves[k])
+    results, curves, n_products = _stacked_lbfgs(
+        problem, all_sets, config.initial_parameters(), mean, scale, config)
+    heads, epochs, flops = [], [], 0.0
+    for s, (xk, n_iter), curve in zip(all_sets, results, curves):
+        heads.append((s, problem.head(xk, s, mean, scale)))
+        epochs.append(n_iter)
+        units = [len(u) for u in s] + [config.n_classes]
+        flops += _layer_flops(units) * X.shape[0] * len(curve)
+    executed = 2 * 2 * problem.Xa.shape[0] * problem.D * problem.C * problem.S * n_products
     return _CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
                          np.asarray(epochs, dtype=int), curves, flops, executed)
 
