@@ -11,6 +11,12 @@ Two engines give the same result up to training noise:
   full masked feature matrix. It is the reference the batched engine is tested
   against, and what the benchmarks call the naive path.
 
+With ``solver="lbfgs"`` (full batch) the batched engine trains a linear head
+(``hidden_layer_sizes=()``) with a stacked L-BFGS: a pool of candidates shares
+every product with the feature matrix, each with its own history, step and
+stopping test (:func:`_stacked_lbfgs`). Heads with hidden layers are trained
+one at a time on their kept units (:func:`_train_lbfgs`).
+
 Both start every candidate from the same dense initial weights (drawn once per
 fit from ``init_seed``) and shuffle mini-batches with the same ``shuffle_seed``
 every epoch, so a genome's trained head is a pure function of the genome: the
@@ -575,7 +581,7 @@ def _input_preconditioner(X, w, alpha, n_weighted):
 
 
 class _CompactHeads(TrainedHeads):
-    """Heads trained one at a time on their kept units only (L-BFGS)."""
+    """L-BFGS heads, stored per candidate on their kept units only."""
 
     def __init__(self, genomes, heads, config, epochs, curves, flops, executed_flops=None):
         super().__init__(genomes, [], config, epochs, curves, flops, executed_flops)
@@ -597,6 +603,9 @@ class _CompactHeads(TrainedHeads):
 
 def _train_lbfgs(genomes, X, y, config, sample_weight=None):
     """Each candidate alone, full batch, to convergence (see :func:`_lbfgs`).
+
+    Serves heads with hidden layers (a linear head goes to
+    :func:`_train_lbfgs_stacked`).
 
     The whole training fold is one batch, so each head is trained on its
     kept features (or neurons) only: its cost falls with its density and its
