@@ -278,3 +278,26 @@ def test_stacked_lbfgs_memory_is_bounded():
         size = _stack_size(4096, d_pad, 10)
         per_candidate = 4 * 10 * (d_pad * 30 + 6 * 4096)
         assert size >= 1 and (size == 1 or size * per_candidate <= _STACK_BYTES)
+
+
+def test_stacked_lbfgs_search_gives_the_same_front_for_any_n_jobs():
+    # The default linear head goes through the stacked engine; process
+    # workers each train their share of a generation with fewer torch threads.
+    from sklearn.datasets import make_classification
+
+    from evoprune_sklearn import EvoPruneClassifier
+
+    X, y = make_classification(n_samples=160, n_features=24, n_informative=8,
+                               n_classes=3, random_state=0)
+    X = X.astype(np.float32)
+
+    def front(n_jobs):
+        clf = EvoPruneClassifier(
+            backbone=None, hidden_layer_sizes=(), solver="lbfgs",
+            objectives=("accuracy", "complexity"), pop_size=6, n_evaluations=12,
+            random_state=0, n_jobs=n_jobs,
+        ).fit(X, y)
+        return sorted((tuple(np.flatnonzero(m.genome)), tuple(m.objectives.values()))
+                      for m in clf.pareto_front_)
+
+    assert front(1) == front(2)
