@@ -637,14 +637,14 @@ def _train_lbfgs(genomes, X, y, config, sample_weight=None):
 # ---------------------------------------------------------------------------
 # Stacked L-BFGS: a generation's linear heads trained together.
 
-# Candidates per stacked chunk, at most (a chunk is padded to exactly this
-# many with inert dummies, so every product has the same shape whoever
-# shares it).
+# Slots of the stacked pool, at most. The pool always has exactly this many
+# (empty slots compute and are ignored), so every product has the same
+# shape whoever shares it.
 _STACK = 16
-# Bytes a chunk may hold (parameters, gradients, history, logits).
+# Bytes the pool may hold (parameters, gradients, history, logits).
 _STACK_BYTES = 256 * 2**20
-# Feature rows and samples are padded to multiples of this: every tensor a
-# chunk touches is then a whole number of SIMD vectors a candidate, so no
+# Feature rows and samples are padded to multiples of this: every tensor the
+# pool touches is then a whole number of SIMD vectors a candidate, so no
 # candidate's element ever lands in a kernel's scalar tail.
 _ALIGN = 64
 _HISTORY = 10
@@ -662,7 +662,7 @@ def _round_up(k, to):
 
 
 def _stack_size(n_pad, d_pad, n_classes):
-    """Candidates a chunk stacks: a function of the problem's shape only."""
+    """Slots of the pool: a function of the problem's shape only."""
     per_candidate = 4 * n_classes * (d_pad * (2 * _HISTORY + 10) + 6 * n_pad)
     size = _STACK
     while size > 1 and size * per_candidate > _STACK_BYTES:
