@@ -11,6 +11,12 @@ Two engines give the same result up to training noise:
   full masked feature matrix. It is the reference the batched engine is tested
   against, and what the benchmarks call the naive path.
 
+With ``solver="lbfgs"`` (full batch) the batched engine trains a linear head
+(``hidden_layer_sizes=()``) with a stacked L-BFGS: a pool of candidates shares
+every product with the feature matrix, each with its own history, step and
+stopping test (:func:`_stacked_lbfgs`). Heads with hidden layers are trained
+one at a time on their kept units (:func:`_train_lbfgs`).
+
 Both start every candidate from the same dense initial weights (drawn once per
 fit from ``init_seed``) and shuffle mini-batches with the same ``shuffle_seed``
 every epoch, so a genome's trained head is a pure function of the genome: the
@@ -575,10 +581,10 @@ def _input_preconditioner(X, w, alpha, n_weighted):
 
 
 class _CompactHeads(TrainedHeads):
-    """Heads trained one at a time on their kept units only (L-BFGS)."""
+    """L-BFGS heads, stored per candidate on their kept units only."""
 
-    def __init__(self, genomes, heads, config, epochs, curves, flops):
-        super().__init__(genomes, [], config, epochs, curves, flops)
+    def __init__(self, genomes, heads, config, epochs, curves, flops, executed_flops=None):
+        super().__init__(genomes, [], config, epochs, curves, flops, executed_flops)
         self.heads = heads  # per candidate: (unit sets, [(weight, bias), ...])
 
     def logits(self, X):
@@ -597,6 +603,9 @@ class _CompactHeads(TrainedHeads):
 
 def _train_lbfgs(genomes, X, y, config, sample_weight=None):
     """Each candidate alone, full batch, to convergence (see :func:`_lbfgs`).
+
+    Serves heads with hidden layers (a linear head goes to
+    :func:`_train_lbfgs_stacked`).
 
     The whole training fold is one batch, so each head is trained on its
     kept features (or neurons) only: its cost falls with its density and its
@@ -623,6 +632,301 @@ def _train_lbfgs(genomes, X, y, config, sample_weight=None):
         epochs.append(n_iter)
     return _CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
                          np.asarray(epochs, dtype=int), curves, flops)
+
+
+# ---------------------------------------------------------------------------
+# Stacked L-BFGS: a generation's linear heads trained together.
+
+# Slots of the stacked pool, at most. The pool always has exactly this many
+# (empty slots compute and are ignored), so every product has the same
+# shape whoever shares it.
+_STACK = 16
+# Bytes the pool may hold (parameters, gradients, history, logits).
+_STACK_BYTES = 256 * 2**20
+# Feature rows and samples are padded to multiples of this: every tensor the
+# pool touches is then a whole number of SIMD vectors a candidate, so no
+# candidate's element ever lands in a kernel's scalar tail.
+_ALIGN = 64
+_HISTORY = 10
+_C1 = 1e-4  # Armijo's sufficient-decrease constant
+_MAX_BACKTRACKS = 25
+
+
+def _stackable(config):
+    """The stacked engine serves full-batch L-BFGS on a linear head."""
+    return config.solver == "lbfgs" and not config.hidden_layer_sizes
+
+
+def _round_up(k, to):
+    return int(math.ceil(k / to)) * to
+
+
+def _stack_size(n_pad, d_pad, n_classes):
+    """Slots of the pool: a function of the problem's shape only."""
+    per_candidate = 4 * n_classes * (d_pad * (2 * _HISTORY + 10) + 6 * n_pad)
+    size = _STACK
+    while size > 1 and size * per_candidate > _STACK_BYTES:
+        size //= 2
+    return size
+
+
+class _StackedProblem:
+    """The penalised loss of ``S`` linear heads and its gradient, at once.
+
+    Parameters of candidate ``k`` are ``x[k]`` of shape ``(C, D)``, the
+    first layer in preconditioned coordinates: columns ``0 .. d-1`` are the
+    weights times ``scale``, column ``d`` the bias (centred), the rest
+    padding. One product ``Xa @ x.view(S*C, D).T`` gives every candidate's
+    logits, one ``dZ.T @ Xa`` every gradient; pruned features have zero
+    weights and a masked gradient, so they stay zero.
+    """
+
+    def __init__(self, X, y, w, n_weighted, config, mean, scale):
+        n, d = X.shape
+        device = X.device
+        self.n, self.d, self.C = n, d, config.n_classes
+        self.D = _round_up(d + 1, _ALIGN)
+        n_pad = _round_up(n, _ALIGN)
+        Xa = X.new_zeros(n_pad, self.D)
+        Xa[:n, :d] = (X - mean) / scale
+        Xa[:n, d] = 1.0
+        self.Xa = Xa
+        yp = torch.zeros(n_pad, dtype=torch.long, device=device)
+        yp[:n] = y
+        self.yp = yp
+        self.onehotT = F.one_hot(yp, self.C).to(X.dtype).T.contiguous()[None]  # (1, C, n_pad)
+        # Per-sample coefficient of the mean: w_i / n (zero for padding).
+        coef = X.new_zeros(n_pad)
+        coef[:n] = (1.0 if w is None else w) / n
+        self.coef = coef
+        inv_s2 = X.new_zeros(self.D)
+        inv_s2[:d] = 1.0 / (scale * scale)
+        self.pen = (config.alpha / n_weighted) * inv_s2  # gradient of the penalty / x
+        self.alpha = config.alpha
+        self.S = _stack_size(n_pad, self.D, self.C)
+
+    def evaluate(self, x, mask):
+        """Loss ``(S,)`` and gradient ``(S, C, D)`` of every candidate.
+
+        Logits are laid out ``(S, C, n)``: the softmax over classes then
+        runs across samples in SIMD lanes, and each candidate's rows are
+        contiguous.
+        """
+        S, C = x.shape[0], self.C
+        Z = (x.view(S * C, self.D) @ self.Xa.T).view(S, C, -1)
+        ce = -torch.log_softmax(Z, dim=1).gather(1, self._y_index(S))
+        loss = (ce.view(S, -1) * self.coef).sum(-1)
+        dZ = (torch.softmax(Z, dim=1) - self.onehotT) * self.coef
+        grad = (dZ.view(S * C, -1) @ self.Xa).view(S, C, self.D) * mask
+        if self.alpha:
+            pen = x * self.pen
+            loss = loss + 0.5 * (x * pen).view(S, -1).sum(-1)
+            grad = grad + pen
+        return loss, grad
+
+    def _y_index(self, S):
+        return self.yp[None, None, :].expand(S, 1, -1)
+
+    def initial(self, sets, init, mean, scale):
+        """One candidate's initial parameters ``(C, D)`` and mask ``(1, D)``.
+
+        The shared dense initial weights with pruned features zeroed, in
+        preconditioned coordinates.
+        """
+        w0, b0 = (p.to(self.Xa.device) for p in init[0])
+        m = torch.zeros(self.d, device=self.Xa.device)
+        m[torch.as_tensor(sets[0], device=m.device)] = 1.0
+        wk = w0 * m[:, None]
+        x = self.Xa.new_zeros(self.C, self.D)
+        x[:, : self.d] = (wk * scale[:, None]).T
+        x[:, self.d] = b0 + mean @ wk
+        mask = self.Xa.new_zeros(1, self.D)
+        mask[0, : self.d] = m
+        mask[0, self.d] = 1.0
+        return x, mask
+
+    def head(self, xk, sets, mean, scale):
+        """One candidate's compact ``[(weight, bias)]`` in original coordinates."""
+        v = xk[:, : self.d].T  # (d, C)
+        kept = torch.as_tensor(sets[0], device=v.device)
+        w = v / scale[:, None]
+        b = xk[:, self.d] - (mean / scale) @ v
+        return [(w[kept].clone(), b)]
+
+
+def _rowdot(a, b):
+    return (a * b).view(a.shape[0], -1).sum(-1)
+
+
+def _stacked_lbfgs(problem, all_sets, init, mean, scale, config):
+    """Full-batch L-BFGS on many candidates at once.
+
+    ``problem.S`` slots train one candidate each; a slot whose candidate
+    has converged takes the next one waiting, so every function evaluation
+    (two products with the feature matrix, see :meth:`_StackedProblem.evaluate`)
+    serves ``S`` candidates until the queue runs dry.
+
+    Each candidate keeps its own history of ``(s, y)`` pairs, its own step
+    and its own convergence test, with torch's ``LBFGS`` stopping rules
+    (``tolerance_grad``, ``tolerance_change``, ``max_iter``, ``max_eval =
+    1.25 max_iter``; ``n_iter`` counts line searches). The line search
+    starts from the unit step (the first iteration's ``min(1, 1/|g|_1)``)
+    and backtracks by safeguarded quadratic interpolation until Armijo's
+    condition holds; on the convex penalised loss the curvature ``y's``
+    stays positive and the unit quasi-Newton step is accepted almost always
+    (about as many evaluations as torch's strong-Wolfe search, measured).
+    A slot whose trial step fails tries a shorter one while the others take
+    their next iteration.
+
+    All work is row-wise on tensors of one fixed shape, so a candidate's
+    iterates do not depend on its slot, on when it started, or on the other
+    candidates. Returns per candidate its parameters ``(C, D)``, iterations
+    and loss curve (one value per evaluation).
+    """
+    S, device = problem.S, problem.Xa.device
+    tol_grad, tol_change = _LBFGS_TOL_GRAD, config.tol * 1e-3
+    max_iter, max_eval = config.max_iter, config.max_iter * 5 // 4
+    rows = torch.arange(S, device=device)
+    x = problem.Xa.new_zeros(S, problem.C, problem.D)
+    mask = problem.Xa.new_zeros(S, 1, problem.D)
+    P = x[0].numel()
+    d, g = torch.zeros_like(x), torch.zeros_like(x)
+    f, t, gtd = x.new_zeros(S), x.new_zeros(S), x.new_zeros(S)
+    hist_s, hist_y = x.new_zeros(S, _HISTORY, P), x.new_zeros(S, _HISTORY, P)
+    rho, h_diag = x.new_zeros(S, _HISTORY), x.new_ones(S)
+    zeros = torch.zeros(S, dtype=torch.long, device=device)
+    n_hist, head, n_evals, n_iter, backtracks = (zeros.clone() for _ in range(5))
+    slot_of = [-1] * S  # candidate in each slot
+    fresh = torch.zeros(S, dtype=torch.bool, device=device)
+    active = torch.zeros_like(fresh)
+    results = [None] * len(all_sets)
+    curves = [[] for _ in all_sets]
+    queue = iter(range(len(all_sets)))
+
+    def load(k):
+        i = next(queue, None)
+        slot_of[k] = -1 if i is None else i
+        if i is not None:
+            x[k], mask[k] = problem.initial(all_sets[i], init, mean, scale)
+            d[k] = 0.0
+            hist_s[k], hist_y[k], rho[k] = 0.0, 0.0, 0.0
+        return i is not None
+
+    for k in range(S):
+        fresh[k] = active[k] = load(k)
+    t.zero_()
+    executed = 0
+    while bool(active.any()):
+        # A fresh slot evaluates its initial point (t = 0, d = 0).
+        step = t[:, None, None] * d
+        xt = x + step
+        ft, gt = problem.evaluate(xt, mask)
+        executed += 1
+        n_evals = torch.where(fresh, 1, n_evals + active.long())
+        for k, v in zip(torch.nonzero(active).flatten().tolist(), ft[active].tolist()):
+            curves[slot_of[k]].append(v)
+        old = active & ~fresh
+        accept = old & (ft <= f + _C1 * t * gtd)
+        retry = old & ~accept
+        # Backtrack: minimiser of the quadratic through f, g'd and f(t),
+        # kept within [0.1 t, 0.5 t] (a non-finite f(t) halves the step).
+        t_q = -gtd * t * t / (2.0 * (ft - f - gtd * t))
+        t_q = torch.where(torch.isfinite(t_q), t_q, 0.5 * t)
+        t_back = torch.minimum(torch.maximum(t_q, 0.1 * t), 0.5 * t)
+        backtracks += retry.long()
+        failed = retry & ((n_evals >= max_eval) | (backtracks >= _MAX_BACKTRACKS))
+        t = torch.where(retry, t_back, t)
+        # Accepted steps move; fresh slots take their initial point.
+        moved = accept | fresh
+        sel = moved[:, None, None]
+        s = step.view(S, P)
+        yv = (gt - g).view(S, P)
+        f_prev = f
+        x = torch.where(sel, xt, x)
+        f = torch.where(moved, ft, f)
+        g = torch.where(sel, gt, g)
+        g_max = g.abs().view(S, -1).amax(-1)
+        stop = accept & (
+            (n_iter >= max_iter) | (n_evals >= max_eval) | (g_max <= tol_grad)
+            | (s.abs().amax(-1) <= tol_change) | ((f - f_prev).abs() < tol_change)
+        )
+        stop |= fresh & (g_max <= tol_grad)
+        go = accept & ~stop
+        ys = _rowdot(yv, s)
+        upd = go & (ys > 1e-10)
+        if bool(upd.any()):
+            r = rows[upd]
+            slot = head[upd]
+            hist_s[r, slot] = s[upd]
+            hist_y[r, slot] = yv[upd]
+            rho[r, slot] = 1.0 / ys[upd]
+            h_diag = torch.where(upd, ys / _rowdot(yv, yv), h_diag)
+            head = torch.where(upd, (head + 1) % _HISTORY, head)
+            n_hist = torch.where(upd, torch.clamp(n_hist + 1, max=_HISTORY), n_hist)
+        # Two-loop recursion, newest pair first, each row its own history
+        # (a fresh slot has none: its direction is -g).
+        q = -g.view(S, P)
+        flat_s, flat_y = hist_s.view(-1, P), hist_y.view(-1, P)
+        depth = int(n_hist.max())
+        picks, al = [], []
+        for i in range(depth):
+            pick = rows * _HISTORY + (head - 1 - i) % _HISTORY
+            s_i, rho_i = flat_s.index_select(0, pick), rho.view(-1)[pick]
+            a = torch.where(i < n_hist, _rowdot(s_i, q) * rho_i, 0.0)
+            q = q - a[:, None] * flat_y.index_select(0, pick)
+            picks.append((pick, s_i, rho_i))
+            al.append(a)
+        r_ = q * torch.where(fresh, 1.0, h_diag)[:, None]
+        for i in reversed(range(depth)):
+            pick, s_i, rho_i = picks[i]
+            be = torch.where(i < n_hist, _rowdot(flat_y.index_select(0, pick), r_) * rho_i, 0.0)
+            r_ = r_ + s_i * (al[i] - be)[:, None]
+        turn = go | (fresh & ~stop)
+        d = torch.where(turn[:, None, None], r_.view_as(d), d)
+        gtd = torch.where(turn, _rowdot(g, d), gtd)
+        stop |= turn & (gtd > -tol_change)
+        first_t = torch.clamp(1.0 / g.abs().view(S, -1).sum(-1), max=1.0)
+        t = torch.where(go, torch.ones_like(t), torch.where(fresh, first_t, t))
+        n_iter = torch.where(fresh, 1, n_iter + go.long())
+        backtracks = torch.where(turn, 0, backtracks)
+        finished = stop | failed
+        fresh.zero_()
+        if bool(finished.any()):
+            for k in torch.nonzero(finished).flatten().tolist():
+                results[slot_of[k]] = (x[k].clone(), int(n_iter[k]))
+                if load(k):
+                    fresh[k] = True
+                    h_diag[k], n_hist[k], head[k], t[k] = 1.0, 0, 0, 0.0
+                else:
+                    active[k] = False
+    return results, curves, executed
+
+
+def _train_lbfgs_stacked(genomes, X, y, config, sample_weight=None):
+    """Linear heads, full batch, many candidates at once.
+
+    The same objective, preconditioning and stopping rules as
+    :func:`_train_lbfgs`, but candidates share each product with the
+    feature matrix (see :func:`_stacked_lbfgs`).
+    """
+    device = torch.device(config.device)
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+    y = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
+    w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
+    mean, scale = _input_preconditioner(X, w, config.alpha, n_weighted)
+    problem = _StackedProblem(X, y, w, n_weighted, config, mean, scale)
+    all_sets = [_unit_sets(genome, config) for genome in genomes]
+    results, curves, n_products = _stacked_lbfgs(
+        problem, all_sets, config.initial_parameters(), mean, scale, config)
+    heads, epochs, flops = [], [], 0.0
+    for s, (xk, n_iter), curve in zip(all_sets, results, curves):
+        heads.append((s, problem.head(xk, s, mean, scale)))
+        epochs.append(n_iter)
+        units = [len(u) for u in s] + [config.n_classes]
+        flops += _layer_flops(units) * X.shape[0] * len(curve)
+    executed = 2 * 2 * problem.Xa.shape[0] * problem.D * problem.C * problem.S * n_products
+    return _CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
+                         np.asarray(epochs, dtype=int), curves, flops, executed)
 
 
 class HeadNet(NeuralNetClassifier):
@@ -769,6 +1073,8 @@ def train_heads(genomes, X, y, config, engine="batched", sample_weight=None):
     genomes = np.asarray(genomes, dtype=bool)
     if engine == "skorch":
         return _train_skorch(genomes, X, y, config, sample_weight)
+    if _stackable(config):
+        return _train_lbfgs_stacked(genomes, X, y, config, sample_weight)
     if config.solver == "lbfgs":
         return _train_lbfgs(genomes, X, y, config, sample_weight)
     return _train_batched(genomes, X, y, config, sample_weight)

@@ -190,3 +190,114 @@ def test_sample_weight_two_equals_a_duplicate(split):
     repeated = train_heads(genomes, np.vstack([X, X[:20]]), np.r_[y, y[:20]], config)
     np.testing.assert_allclose(torch.softmax(weighted.logits(X_val), -1),
                                torch.softmax(repeated.logits(X_val), -1), atol=1e-2)
+
+
+def _lbfgs_config(**kw):
+    return _config(**{"solver": "lbfgs", "alpha": 1.0, "max_iter": 50,
+                      "hidden_layer_sizes": (), **kw})
+
+
+def _same_heads(a, i, b, j):
+    (sets_a, pa), (sets_b, pb) = a.compact_parameters(i), b.compact_parameters(j)
+    assert all(np.array_equal(u, v) for u, v in zip(sets_a, sets_b))
+    for (w, c), (w1, c1) in zip(pa, pb):
+        assert torch.equal(w, w1) and torch.equal(c, c1)
+    assert a.train_loss[i] == b.train_loss[j]
+    assert a.epochs[i] == b.epochs[j]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_stacked_lbfgs_head_does_not_depend_on_the_generation(split, weighted):
+    # The stacked engine trains a generation in slots of fixed shape and
+    # refills a slot when its candidate converges: a genome's head must be
+    # bit-for-bit the same whatever its slot, its start time and its company.
+    from evoprune_sklearn._engine import _stackable, _StackedProblem
+
+    X, y, _, _ = split
+    config = _lbfgs_config()
+    assert _stackable(config)
+    genomes = _genomes(40, N_FEATURES, seed=6)  # more genomes than slots
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y)) if weighted else None
+    together = train_heads(genomes, X, y, config, sample_weight=w)
+    order = [33, 2, 17, 0]
+    apart = train_heads(genomes[order], X, y, config, sample_weight=w)
+    alone = train_heads(genomes[[25]], X, y, config, sample_weight=w)
+    for j, i in enumerate(order):
+        _same_heads(apart, j, together, i)
+    _same_heads(alone, 0, together, 25)
+    assert len(genomes) > _StackedProblem(
+        torch.as_tensor(X), torch.as_tensor(y), None, len(y), config,
+        torch.zeros(N_FEATURES), torch.ones(N_FEATURES)).S
+    assert len(set(together.epochs)) > 1  # candidates converge at their own pace
+
+
+def test_stacked_lbfgs_does_not_depend_on_torch_threads(split):
+    # n_jobs=2 runs workers with fewer torch threads than n_jobs=1.
+    X, y, _, _ = split
+    genomes = _genomes(6, N_FEATURES, seed=7)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = train_heads(genomes, X, y, _lbfgs_config())
+        torch.set_num_threads(2)
+        two = train_heads(genomes, X, y, _lbfgs_config())
+    finally:
+        torch.set_num_threads(before)
+    for i in range(len(genomes)):
+        _same_heads(one, i, two, i)
+
+
+def test_stacked_lbfgs_converges_like_torch_lbfgs(split):
+    # Same objective and stopping rules as torch.optim.LBFGS with a
+    # strong-Wolfe line search, trained per head: the same optimum, in about
+    # as many function evaluations.
+    from evoprune_sklearn._engine import _train_lbfgs
+
+    X, y, X_val, _ = split
+    config = _lbfgs_config(max_iter=100)
+    genomes = _genomes(8, N_FEATURES, seed=8)
+    stacked = train_heads(genomes, X, y, config)
+    torch_lbfgs = _train_lbfgs(genomes, X, y, config)
+    loss = np.array([c[-1] for c in stacked.train_loss])
+    loss_ref = np.array([c[-1] for c in torch_lbfgs.train_loss])
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(torch.softmax(stacked.logits(X_val), -1),
+                               torch.softmax(torch_lbfgs.logits(X_val), -1), atol=5e-3)
+    evals = np.mean([len(c) for c in stacked.train_loss])
+    evals_ref = np.mean([len(c) for c in torch_lbfgs.train_loss])
+    assert evals <= 1.25 * evals_ref
+    assert stacked.flops > 0 and stacked.executed_flops >= stacked.flops
+
+
+def test_stacked_lbfgs_memory_is_bounded():
+    # Slots shrink with the problem so that a pool stays within its budget.
+    from evoprune_sklearn._engine import _STACK, _STACK_BYTES, _stack_size
+
+    assert _stack_size(1664, 1344, 10) == _STACK
+    for d_pad in (1344, 50_048, 1_000_000):
+        size = _stack_size(4096, d_pad, 10)
+        per_candidate = 4 * 10 * (d_pad * 30 + 6 * 4096)
+        assert size >= 1 and (size == 1 or size * per_candidate <= _STACK_BYTES)
+
+
+def test_stacked_lbfgs_search_gives_the_same_front_for_any_n_jobs():
+    # The default linear head goes through the stacked engine; process
+    # workers each train their share of a generation with fewer torch threads.
+    from sklearn.datasets import make_classification
+
+    from evoprune_sklearn import EvoPruneClassifier
+
+    X, y = make_classification(n_samples=160, n_features=24, n_informative=8,
+                               n_classes=3, random_state=0)
+    X = X.astype(np.float32)
+
+    def front(n_jobs):
+        clf = EvoPruneClassifier(
+            backbone=None, hidden_layer_sizes=(), solver="lbfgs",
+            objectives=("accuracy", "complexity"), pop_size=6, n_evaluations=12,
+            random_state=0, n_jobs=n_jobs,
+        ).fit(X, y)
+        return sorted((tuple(np.flatnonzero(m.genome)), tuple(m.objectives.values()))
+                      for m in clf.pareto_front_)
+
+    assert front(1) == front(2)
