@@ -25,12 +25,12 @@ Datasets, all available offline from the package registries:
   the Wild and 100 non-face patches, 25x25; scikit-image BSD-3-Clause), 2
   classes.
 
-``--cv None,3`` runs the estimator once per value of its ``cv`` on the same
-splits (baselines once per seed; the ``cv`` column of the table says which);
+``--n-folds None,3`` runs the estimator once per value of its ``n_folds`` on the same
+splits (baselines once per seed; the ``n_folds`` column of the table says which);
 ``--no-mlp`` drops the MLP row. Each seed's rows are printed as it ends.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_quality.py [--seeds 5] [--peer]
-[--cv None,3]``.
+[--n-folds None,3]``.
 """
 
 import argparse
@@ -159,8 +159,8 @@ def main(argv=None):
                         help="folder where features are kept between runs")
     parser.add_argument("--set", nargs="*", default=[],
                         help="estimator parameters, e.g. hidden_layer_sizes='(512,)'")
-    parser.add_argument("--cv", default=None,
-                        help="comma-separated values of the estimator's cv to "
+    parser.add_argument("--n-folds", dest="n_folds", default=None,
+                        help="comma-separated values of the estimator's n_folds to "
                              "compare on the same splits, e.g. None,3,5 (None: one "
                              "validation split of validation_fraction; k: k-fold "
                              "fitness); the baselines run once per seed")
@@ -174,8 +174,8 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     args.params = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-    settings = ([ast.literal_eval(v) for v in args.cv.split(",")]
-                if args.cv is not None else [args.params.get("cv")])
+    settings = ([ast.literal_eval(v) for v in args.n_folds.split(",")]
+                if args.n_folds is not None else [args.params.get("n_folds")])
     base = dict(args.params)
     lines = []
     for name in args.datasets.split(","):
@@ -194,12 +194,12 @@ def main(argv=None):
         for seed in range(args.seeds):
             rows = {}
             for i, cv in enumerate(settings):
-                args.params = {**base, "cv": cv}
+                args.params = {**base, "n_folds": cv}
                 one = run_seed(F, y, seed, args, baselines=i == 0)
                 rows.update({(cv if "EvoPrune" in m else "", m): r
                              for m, r in one.items()})
             for (cv, model), (acc, genes, sec) in rows.items():
-                print(f"seed {seed} | cv={cv} | {model} | {acc:.4f} | {genes:.2f} | "
+                print(f"seed {seed} | n_folds={cv} | {model} | {acc:.4f} | {genes:.2f} | "
                       f"{sec:.1f} s", flush=True)
             per_seed.append(rows)
         for key in per_seed[0]:
@@ -210,7 +210,7 @@ def main(argv=None):
             lines.append(f"| {name} | {key[0]} | {key[1]} | {acc.mean():.4f} ± "
                          f"{acc.std():.4f} | {g} | {sec.mean():.1f} |")
             print(lines[-1], flush=True)
-    print("\n| dataset | cv | model | test accuracy (mean ± sd over "
+    print("\n| dataset | n_folds | model | test accuracy (mean ± sd over "
           f"{args.seeds} seeds) | genes on | seconds per fit |")
     print("|---|---|---|---|---|---|")
     print("\n".join(lines))

@@ -263,7 +263,7 @@ class SearchState:
     seeds : dict
         Seeds of the fit (split, search, init, shuffle).
     split : tuple of ndarray
-        Train and validation indices (of the first fold with ``cv``).
+        Train and validation indices (of the first fold with ``n_folds``).
     """
 
     def __init__(self, path, fingerprint, seeds, split=None):
@@ -327,7 +327,7 @@ class SearchState:
         return state
 
     def folds(self):
-        """The ``(train, val)`` pairs of the search: one, or the ``cv`` folds."""
+        """The ``(train, val)`` pairs of the search: one, or the ``n_folds`` folds."""
         return list(self.cv_folds) if self.cv_folds else [self.split]
 
     def set_folds(self, folds):

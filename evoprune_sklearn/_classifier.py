@@ -153,9 +153,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Per-gene bit-flip probability; ``1 / n_genes`` when None.
     validation_fraction : float, default=0.2
         Stratified fraction of the training data held out to measure fitness
-        (when ``cv`` is None). Data you keep for testing is never seen by the
+        (when ``n_folds`` is None). Data you keep for testing is never seen by the
         search.
-    cv : int or None, default=None
+    n_folds : int or None, default=None
         How the accuracy objective is measured. None: on one stratified
         validation split of ``validation_fraction`` of the training data.
         An int ``k >= 2``: by stratified k-fold cross-validation over the
@@ -420,7 +420,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "crossover_rate": [Interval(numbers.Real, 0, 1, closed="both")],
         "mutation_rate": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "cv": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "n_folds": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "selection": [
             StrOptions(set(RULES)),
             Interval(numbers.Integral, 0, None, closed="left"),
@@ -469,7 +469,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         crossover_rate=1.0,
         mutation_rate=None,
         validation_fraction=0.2,
-        cv=None,
+        n_folds=None,
         selection="knee",
         ensemble=None,
         ensemble_voting="soft",
@@ -505,7 +505,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.crossover_rate = crossover_rate
         self.mutation_rate = mutation_rate
         self.validation_fraction = validation_fraction
-        self.cv = cv
+        self.n_folds = n_folds
         self.selection = selection
         self.ensemble = ensemble
         self.ensemble_voting = ensemble_voting
@@ -625,7 +625,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
     def _split(self, y_enc, seed):
         """The validation folds: a list of ``(train, val)`` positions in
-        ``y_enc``, one pair (``cv=None``) or ``cv`` pairs whose ``val`` parts
+        ``y_enc``, one pair (``n_folds=None``) or ``n_folds`` pairs whose ``val`` parts
         partition the samples (bar classes of a single sample, which only
         ever train)."""
         counts = np.bincount(y_enc, minlength=len(self.classes_))
@@ -648,7 +648,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         alone = np.isin(y_enc, single)
         rest = np.flatnonzero(~alone)
         n, n_classes = len(rest), int(np.sum(counts >= 2))
-        if self.cv is not None:
+        if self.n_folds is not None:
             return self._kfold(y_enc, rest, np.flatnonzero(alone), counts, seed)
         # At least one validation sample of each class, even on tiny data.
         n_val = max(int(np.ceil(self.validation_fraction * n)), n_classes)
@@ -667,16 +667,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return [(np.sort(np.concatenate([train, np.flatnonzero(alone)])), np.sort(val))]
 
     def _kfold(self, y_enc, rest, alone, counts, seed):
-        """Stratified ``cv``-fold split of ``rest``; ``alone`` always trains."""
-        if counts.max() < self.cv:
+        """Stratified ``n_folds``-fold split of ``rest``; ``alone`` always trains."""
+        if counts.max() < self.n_folds:
             raise ValueError(
-                f"cv={self.cv} folds need at least {self.cv} samples of some "
+                f"n_folds={self.n_folds} folds need at least {self.n_folds} samples of some "
                 f"class, but the largest class has {counts.max()} (after merging "
-                "identical samples). Use fewer folds, cv=None or more samples."
+                "identical samples). Use fewer folds, n_folds=None or more samples."
             )
         from sklearn.model_selection import StratifiedKFold
 
-        splitter = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=seed)
+        splitter = StratifiedKFold(n_splits=self.n_folds, shuffle=True, random_state=seed)
         with warnings.catch_warnings():
             # a class with fewer samples than folds is missing from some
             # validation folds: each of its samples is still validated once

@@ -239,7 +239,7 @@ class ParetoFront(Sequence):
     n_validation : int, default=None
         Validation samples the accuracy was measured on (used by the
         one-standard-error rule of :class:`~evoprune_sklearn.selection.Knee`):
-        the validation fold, or with the estimator's ``cv=k`` every training
+        the validation fold, or with the estimator's ``n_folds=k`` every training
         sample (each predicted once, out of fold).
 
     Attributes

@@ -30,7 +30,7 @@ OPTIONS = [
     ("objectives", ("accuracy", "complexity", "odin")),
     ("objectives", ("accuracy", "complexity", "robustness")),
     ("device", "cpu"), ("device", "auto"),
-    ("cv", None), ("cv", 3),
+    ("n_folds", None), ("n_folds", 3),
 ]
 
 

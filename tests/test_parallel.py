@@ -80,8 +80,8 @@ def test_process_workers_give_the_sequential_front(sequential_front):
 
 def test_process_workers_give_the_sequential_front_with_kfold_fitness():
     X, y = _problem()
-    sequential = _front(_estimator(n_jobs=1, cv=3).fit(X, y))
-    assert _front(_estimator(n_jobs=2, cv=3).fit(X, y)) == sequential
+    sequential = _front(_estimator(n_jobs=1, n_folds=3).fit(X, y))
+    assert _front(_estimator(n_jobs=2, n_folds=3).fit(X, y)) == sequential
 
 
 def test_a_search_continued_with_more_workers_gives_the_sequential_front(

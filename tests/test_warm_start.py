@@ -126,7 +126,7 @@ def fitted12(small_params, search_data):
     (dict(lr=0.02), r"lr=0.01 there, 0.02 here"),
     (dict(pop_size=8, n_evaluations=24), "pop_size=6 there, 8 here"),
     (dict(objectives=("accuracy", "complexity")), "objectives"),
-    (dict(cv=3), "cv=None there, 3 here"),
+    (dict(n_folds=3), "n_folds=None there, 3 here"),
     (dict(n_evaluations=6), "n_evaluations=6 is smaller than the 12 evaluations"),
 ])
 def test_warm_start_refuses_what_would_make_continuing_meaningless(

@@ -12,7 +12,7 @@ class Accuracy(Objective):
 
     Weighted by the validation samples' weights when the fit has any. Every
     fit needs it: it is what the selection rules and the ensembles rank by.
-    Cross-validated: with the estimator's ``cv=k`` it is the accuracy of the
+    Cross-validated: with the estimator's ``n_folds=k`` it is the accuracy of the
     out-of-fold predictions over every training sample, each predicted by
     the head trained on the other folds.
 

@@ -72,7 +72,7 @@ class ObjectiveContext:
     verbose : int, default=0
         The estimator's verbosity.
     folds : tuple of ObjectiveContext or None, default=None
-        With k-fold fitness (the estimator's ``cv=k``), the folds 2 to k,
+        With k-fold fitness (the estimator's ``n_folds=k``), the folds 2 to k,
         each a context without raw inputs whose ``X_train``, ``y_train``,
         ``w_train``, ``train_index`` and ``X_val``, ``y_val``, ``w_val``,
         ``val_index`` are that fold's; this context is fold 1. The search
@@ -151,7 +151,7 @@ class Objective(BaseEstimator):
         Whether the objective reads ``context.X_ood`` (``fit`` warns when
         ``X_ood`` is given and no objective uses it).
     cross_validated : bool
-        Whether, with k-fold fitness (the estimator's ``cv``), the objective
+        Whether, with k-fold fitness (the estimator's ``n_folds``), the objective
         is evaluated on every fold's heads (``evaluate(fold_heads, fold)``
         for each context of ``context.folds``, besides fold 1) and its value
         is the mean over folds weighted by each fold's validation weight

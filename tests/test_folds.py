@@ -1,4 +1,4 @@
-"""k-fold fitness (``cv=k``): every candidate is scored out of fold on the
+"""k-fold fitness (``n_folds=k``): every candidate is scored out of fold on the
 whole training set, reproducibly, and bad values are refused up front."""
 
 import numpy as np
@@ -12,7 +12,7 @@ from evoprune_sklearn import EvoPruneClassifier
 @pytest.fixture(scope="module")
 def cv3(small_params, search_data):
     X, y = search_data
-    return EvoPruneClassifier(n_evaluations=12, cv=3, **small_params).fit(X, y)
+    return EvoPruneClassifier(n_evaluations=12, n_folds=3, **small_params).fit(X, y)
 
 
 def test_cv_fits_and_measures_accuracy_on_every_training_sample(cv3, search_data):
@@ -29,17 +29,17 @@ def test_cv_fits_and_measures_accuracy_on_every_training_sample(cv3, search_data
 
 def test_single_split_counts_only_its_validation_fold(small_params, search_data):
     X, y = search_data
-    clf = EvoPruneClassifier(n_evaluations=6, cv=None, **small_params).fit(X, y)
+    clf = EvoPruneClassifier(n_evaluations=6, n_folds=None, **small_params).fit(X, y)
     assert clf.pareto_front_.n_validation == len(clf._val_index) == 40
 
 
 def test_same_random_state_gives_the_same_front(cv3, small_params, search_data, front_key):
     X, y = search_data
-    again = EvoPruneClassifier(n_evaluations=12, cv=3, **small_params).fit(X, y)
+    again = EvoPruneClassifier(n_evaluations=12, n_folds=3, **small_params).fit(X, y)
     assert front_key(again) == front_key(cv3)
     assert again.baseline_.objectives == cv3.baseline_.objectives
     other = EvoPruneClassifier(n_evaluations=12, **{**small_params, "random_state": 1},
-                               cv=3).fit(X, y)
+                               n_folds=3).fit(X, y)
     assert front_key(other) != front_key(cv3)
 
 
@@ -70,7 +70,7 @@ def test_fold_heads_never_see_their_validation_rows(monkeypatch, small_params, s
 
     monkeypatch.setattr(search_module, "train_heads", spy)
     monkeypatch.setattr(classifier_module, "train_heads", spy)  # the baseline
-    EvoPruneClassifier(n_evaluations=6, cv=4, objectives=("accuracy", "complexity"),
+    EvoPruneClassifier(n_evaluations=6, n_folds=4, objectives=("accuracy", "complexity"),
                        **small_params).fit(X, y)
     # one generation of 6 genomes, then the dense baseline: once per fold
     assert len(calls) == 2 * 4
@@ -88,14 +88,14 @@ def test_fold_heads_never_see_their_validation_rows(monkeypatch, small_params, s
 def test_memorised_training_rows_are_not_rewarded(small_params):
     """Random labels on one-hot sample identities: a head can learn its
     training rows by heart (refit=False keeps the first fold's head) but
-    predicts held-out rows at chance, which is what cv measures."""
+    predicts held-out rows at chance, which is what n_folds measures."""
     rng = np.random.default_rng(0)
     n = 90
     X = np.eye(n) * 5 + rng.normal(0, 0.01, size=(n, n))
     y = rng.integers(0, 3, size=n)
     params = {**small_params, "hidden_layer_sizes": (), "alpha": 1e-4,
               "objectives": ("accuracy", "complexity")}
-    clf = EvoPruneClassifier(n_evaluations=6, cv=3, refit=False, **params).fit(X, y)
+    clf = EvoPruneClassifier(n_evaluations=6, n_folds=3, refit=False, **params).fit(X, y)
     train = clf._train_index
     assert np.mean(clf.baseline_.predict(X[train]) == y[train]) > 0.9  # memorised
     assert clf.baseline_.objectives["accuracy"] < 0.6
@@ -103,8 +103,9 @@ def test_memorised_training_rows_are_not_rewarded(small_params):
 
 
 @pytest.mark.parametrize("cv, match", [
-    (1, "cv"), (0, "cv"), (-3, "cv"), (2.5, "cv"), ("3", "cv"), (True, "cv"),
-    (100, "cv=100 folds need at least 100 samples"),
+    (1, "n_folds"), (0, "n_folds"), (-3, "n_folds"), (2.5, "n_folds"), ("3", "n_folds"),
+    (True, "n_folds"),
+    (100, "n_folds=100 folds need at least 100 samples"),
 ])
 def test_bad_cv_is_refused_before_any_training(cv, match, monkeypatch, small_params,
                                               search_data):
@@ -115,13 +116,13 @@ def test_bad_cv_is_refused_before_any_training(cv, match, monkeypatch, small_par
 
     monkeypatch.setattr(search_module, "train_heads", heavy)
     with pytest.raises(ValueError, match=match):
-        EvoPruneClassifier(n_evaluations=6, cv=cv, **small_params).fit(X[:180], y[:180])
+        EvoPruneClassifier(n_evaluations=6, n_folds=cv, **small_params).fit(X[:180], y[:180])
 
 
 def test_integer_sample_weight_is_repetition_with_cv(small_params, search_data):
     X, y = search_data
     w = np.random.default_rng(0).integers(0, 3, size=len(y))
-    params = dict(small_params, n_evaluations=6, cv=3)
+    params = dict(small_params, n_evaluations=6, n_folds=3)
     weighted = EvoPruneClassifier(**params).fit(X, y, sample_weight=w)
     repeated = EvoPruneClassifier(**params).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
@@ -132,7 +133,7 @@ def test_integer_sample_weight_is_repetition_with_cv(small_params, search_data):
 
 def test_checkpoint_resume_keeps_the_folds(tmp_path, small_params, search_data, front_key):
     X, y = search_data
-    params = dict(small_params, cv=3)
+    params = dict(small_params, n_folds=3)
     whole = EvoPruneClassifier(n_evaluations=18, **params).fit(X, y)
     path = tmp_path / "cv.ckpt"
     EvoPruneClassifier(n_evaluations=12, checkpoint=path, **params).fit(X, y)
