@@ -263,15 +263,20 @@ class SearchState:
     seeds : dict
         Seeds of the fit (split, search, init, shuffle).
     split : tuple of ndarray
-        Train and validation indices (of the first fold with ``n_folds``).
+        Train and validation indices.
+
+    Attributes
+    ----------
+    folds : list of tuple of ndarray or None
+        The ``(train, val)`` pairs of the search: one, or the ``n_folds``
+        folds; None until the fit sets them.
     """
 
     def __init__(self, path, fingerprint, seeds, split=None):
         self.path = path
         self.fingerprint = fingerprint
         self.seeds = dict(seeds)
-        self.split = split
-        self.cv_folds = None  # the k-fold (train, val) pairs, or None
+        self.folds = None if split is None else [split]
         self.loaded = None
         self.front = None
         self.history = None
@@ -315,9 +320,9 @@ class SearchState:
             )
         state.loaded = blob
         state.seeds = meta["seeds"]
-        state.split = (np.asarray(blob["train_index"]), np.asarray(blob["val_index"]))
+        state.folds = [(np.asarray(blob["train_index"]), np.asarray(blob["val_index"]))]
         if "cv_train_index" in blob:
-            state.cv_folds = list(zip(
+            state.folds = list(zip(
                 _unstack(blob["cv_train_index"], blob["cv_train_sizes"]),
                 _unstack(blob["cv_val_index"], blob["cv_val_sizes"])))
         if meta.get("stop_reason") is None:  # killed or interrupted mid-way
@@ -326,14 +331,10 @@ class SearchState:
             state.segment_start = int(meta["generation"])
         return state
 
-    def folds(self):
-        """The ``(train, val)`` pairs of the search: one, or the ``n_folds`` folds."""
-        return list(self.cv_folds) if self.cv_folds else [self.split]
-
-    def set_folds(self, folds):
-        """Record the search's folds (the first is also :attr:`split`)."""
-        self.split = folds[0]
-        self.cv_folds = list(folds) if len(folds) > 1 else None
+    @property
+    def split(self):
+        """Train and validation indices of the first fold (None before the fit)."""
+        return None if self.folds is None else self.folds[0]
 
     def restore(self, algorithm, evaluator, front, history):
         """Put a loaded checkpoint back; return ``(done, generation, front)``.
@@ -398,7 +399,7 @@ class SearchState:
             "format_version": FORMAT_VERSION,
             "train_index": torch.as_tensor(np.asarray(train, dtype=np.int64)),
             "val_index": torch.as_tensor(np.asarray(val, dtype=np.int64)),
-            **_fold_tensors(self.cv_folds),
+            **_fold_tensors(self.folds),
             **alg_t,
             **ev_t,
         }
@@ -520,7 +521,7 @@ def open_search_state(params, data, seeds, previous=None, fitted=False):
 
 def _fold_tensors(folds):
     """The k-fold split as flat index tensors (nothing with a single split)."""
-    if not folds:
+    if len(folds) < 2:
         return {}
     out = {}
     for j, part in enumerate(("train", "val")):

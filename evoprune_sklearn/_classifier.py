@@ -782,9 +782,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         # on the order of the samples (weights = repetitions).
         folds = [(used[tr], used[va])
                  for tr, va in self._split(y_enc[used], int(split_seed))]
-        if state.split is not None:  # resuming: the split the search used
-            folds = state.folds()
-        state.set_folds(folds)
+        if state.folds is not None:  # resuming: the folds the search used
+            folds = state.folds
+        state.folds = folds
         train, val = folds[0]
         # Validation measurements behind the accuracy objective (the knee's
         # standard error): with k folds, every training sample once.
@@ -821,28 +821,25 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             device=self._device,
         )
         weighted = not np.all(weights[used] == 1.0)
-        fold_contexts = tuple(
-            ObjectiveContext(
-                features[tr], y_enc[tr], features[va], y_enc[va], len(self.classes_),
-                w_train=weights[tr] if weighted else None,
-                w_val=weights[va] if weighted else None,
-                train_index=tr, val_index=va, device=self._device,
-                seed=int(robustness_seed), config=self._config, engine=self.engine,
-                n_evaluations=self.n_evaluations, verbose=self.verbose,
+
+        def fold_data(tr, va):
+            return dict(
+                X_train=features[tr], y_train=y_enc[tr], X_val=features[va],
+                y_val=y_enc[va], w_train=weights[tr] if weighted else None,
+                w_val=weights[va] if weighted else None, train_index=tr, val_index=va,
             )
-            for tr, va in folds[1:]
-        )
+
         context = ObjectiveContext(
-            features[train], y_enc[train], features[val], y_enc[val], len(self.classes_),
-            w_train=weights[train] if weighted else None,
-            w_val=weights[val] if weighted else None,
-            train_index=train, val_index=val,
+            **fold_data(train, val), n_classes=len(self.classes_),
             images=None if self.backbone is None else Xv,
             X_ood=ood, backbone=self.backbone_, device=self._device,
             seed=int(robustness_seed), config=self._config, engine=self.engine,
             n_evaluations=self.n_evaluations, verbose=self.verbose,
-            folds=fold_contexts or None,
         )
+        if len(folds) > 1:  # the other folds: the same fit, other rows
+            shared = context.without_raw_inputs()
+            context = dataclasses.replace(context, folds=tuple(
+                dataclasses.replace(shared, **fold_data(tr, va)) for tr, va in folds[1:]))
         for obj in objectives:
             obj.prepare(context)
         # Raw inputs are for prepare only: parallel workers are not sent them.

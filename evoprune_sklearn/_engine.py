@@ -601,6 +601,16 @@ class _CompactHeads(TrainedHeads):
         return sets, [(w.detach().cpu().clone(), b.detach().cpu().clone()) for w, b in params]
 
 
+def _full_batch(X, y, config, sample_weight):
+    """The training fold as tensors, its loss weights and preconditioner."""
+    device = torch.device(config.device)
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+    y = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
+    w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
+    mean, scale = _input_preconditioner(X, w, config.alpha, n_weighted)
+    return X, y, w, n_weighted, mean, scale
+
+
 def _train_lbfgs(genomes, X, y, config, sample_weight=None):
     """Each candidate alone, full batch, to convergence (see :func:`_lbfgs`).
 
@@ -611,11 +621,8 @@ def _train_lbfgs(genomes, X, y, config, sample_weight=None):
     kept features (or neurons) only: its cost falls with its density and its
     result depends on its genome alone.
     """
-    device = torch.device(config.device)
-    X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
-    y = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
-    w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
-    mean, scale = _input_preconditioner(X, w, config.alpha, n_weighted)
+    X, y, w, n_weighted, mean, scale = _full_batch(X, y, config, sample_weight)
+    device = X.device
     init = config.initial_parameters()
     heads, curves, epochs, flops = [], [], [], 0.0
     for genome in genomes:
@@ -703,6 +710,7 @@ class _StackedProblem:
         inv_s2[:d] = 1.0 / (scale * scale)
         self.pen = (config.alpha / n_weighted) * inv_s2  # gradient of the penalty / x
         self.alpha = config.alpha
+        self.mean, self.scale = mean, scale
         self.S = _stack_size(n_pad, self.D, self.C)
 
     def evaluate(self, x, mask):
@@ -727,7 +735,7 @@ class _StackedProblem:
     def _y_index(self, S):
         return self.yp[None, None, :].expand(S, 1, -1)
 
-    def initial(self, sets, init, mean, scale):
+    def initial(self, sets, init):
         """One candidate's initial parameters ``(C, D)`` and mask ``(1, D)``.
 
         The shared dense initial weights with pruned features zeroed, in
@@ -738,19 +746,19 @@ class _StackedProblem:
         m[torch.as_tensor(sets[0], device=m.device)] = 1.0
         wk = w0 * m[:, None]
         x = self.Xa.new_zeros(self.C, self.D)
-        x[:, : self.d] = (wk * scale[:, None]).T
-        x[:, self.d] = b0 + mean @ wk
+        x[:, : self.d] = (wk * self.scale[:, None]).T
+        x[:, self.d] = b0 + self.mean @ wk
         mask = self.Xa.new_zeros(1, self.D)
         mask[0, : self.d] = m
         mask[0, self.d] = 1.0
         return x, mask
 
-    def head(self, xk, sets, mean, scale):
+    def head(self, xk, sets):
         """One candidate's compact ``[(weight, bias)]`` in original coordinates."""
         v = xk[:, : self.d].T  # (d, C)
         kept = torch.as_tensor(sets[0], device=v.device)
-        w = v / scale[:, None]
-        b = xk[:, self.d] - (mean / scale) @ v
+        w = v / self.scale[:, None]
+        b = xk[:, self.d] - (self.mean / self.scale) @ v
         return [(w[kept].clone(), b)]
 
 
@@ -758,7 +766,7 @@ def _rowdot(a, b):
     return (a * b).view(a.shape[0], -1).sum(-1)
 
 
-def _stacked_lbfgs(problem, all_sets, init, mean, scale, config):
+def _stacked_lbfgs(problem, all_sets, init, config):
     """Full-batch L-BFGS on many candidates at once.
 
     ``problem.S`` slots train one candidate each; a slot whose candidate
@@ -807,14 +815,13 @@ def _stacked_lbfgs(problem, all_sets, init, mean, scale, config):
         i = next(queue, None)
         slot_of[k] = -1 if i is None else i
         if i is not None:
-            x[k], mask[k] = problem.initial(all_sets[i], init, mean, scale)
+            x[k], mask[k] = problem.initial(all_sets[i], init)
             d[k] = 0.0
             hist_s[k], hist_y[k], rho[k] = 0.0, 0.0, 0.0
         return i is not None
 
     for k in range(S):
         fresh[k] = active[k] = load(k)
-    t.zero_()
     executed = 0
     while bool(active.any()):
         # A fresh slot evaluates its initial point (t = 0, d = 0).
@@ -909,18 +916,14 @@ def _train_lbfgs_stacked(genomes, X, y, config, sample_weight=None):
     :func:`_train_lbfgs`, but candidates share each product with the
     feature matrix (see :func:`_stacked_lbfgs`).
     """
-    device = torch.device(config.device)
-    X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
-    y = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
-    w, n_weighted = _normalised_weights(sample_weight, X.shape[0], device)
-    mean, scale = _input_preconditioner(X, w, config.alpha, n_weighted)
+    X, y, w, n_weighted, mean, scale = _full_batch(X, y, config, sample_weight)
     problem = _StackedProblem(X, y, w, n_weighted, config, mean, scale)
     all_sets = [_unit_sets(genome, config) for genome in genomes]
     results, curves, n_products = _stacked_lbfgs(
-        problem, all_sets, config.initial_parameters(), mean, scale, config)
+        problem, all_sets, config.initial_parameters(), config)
     heads, epochs, flops = [], [], 0.0
     for s, (xk, n_iter), curve in zip(all_sets, results, curves):
-        heads.append((s, problem.head(xk, s, mean, scale)))
+        heads.append((s, problem.head(xk, s)))
         epochs.append(n_iter)
         units = [len(u) for u in s] + [config.n_classes]
         flops += _layer_flops(units) * X.shape[0] * len(curve)
