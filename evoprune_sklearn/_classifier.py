@@ -57,6 +57,7 @@ from ._images import Images
 from ._ood import validate_ood
 from ._persistence import load_estimator, save_estimator
 from ._search import SearchControl, run_search, score_genomes
+from ._solver_options import ignored_parameters, init_defaults
 from ._weights import fit_weights, merge_samples
 from .callbacks import check_callbacks
 from .objectives import ObjectiveContext, get_objective
@@ -217,15 +218,22 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         (sample-weighted) mean cross-entropy plus the ``alpha`` penalty.
 
         - ``"lbfgs"``: full-batch L-BFGS with a strong-Wolfe line search
-          (:class:`torch.optim.LBFGS`), to convergence (gradient below
-          1e-5) or ``max_iter`` iterations, each head alone on its kept
-          units. Converges in tens of iterations on the small training
-          folds this method is for, as scikit-learn's ``MLPClassifier``
-          does with ``solver="lbfgs"``.
+          (the rules of :class:`torch.optim.LBFGS`), to convergence
+          (gradient below 1e-5) or ``max_iter`` iterations, on each head's
+          kept units. Linear heads (the default) of a generation share a
+          stacked pool in which each head keeps its own history, step and
+          stopping test; heads with hidden layers are trained one at a time.
+          Converges in tens of iterations on the small training folds this
+          method is for, as scikit-learn's ``MLPClassifier`` does with
+          ``solver="lbfgs"``. Reads ``max_iter``; ``lr``, ``max_epochs``,
+          ``batch_size`` and ``patience`` are ignored (with a warning when
+          set).
         - ``"adam"``: mini-batch Adam (``lr``, ``batch_size``) for up to
           ``max_epochs`` epochs with early stopping on the training loss
           (``patience``); the ``"batched"`` engine stacks a generation's
-          heads. For large training sets or wide hidden layers.
+          heads. For large training sets or wide hidden layers. Reads
+          ``lr``, ``batch_size``, ``max_epochs`` and ``patience``;
+          ``max_iter`` is ignored (with a warning when set).
     alpha : float, default=1.0
         L2 penalty on the head's weight matrices, in the units of
         scikit-learn's ``MLPClassifier``: the objective is
@@ -544,6 +552,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         prepared or changed), each checked against its own constraints.
         """
         self._validate_params()
+        ignored = ignored_parameters(self.get_params(deep=False), init_defaults(type(self)))
+        if ignored:
+            given = ", ".join(f"{n}={getattr(self, n)!r}" for n in ignored)
+            warnings.warn(
+                f"{given} has no effect with solver={self.solver!r}: only the other "
+                "solver reads it (see the solver parameter).",
+                UserWarning, stacklevel=3,
+            )
         hidden = self.hidden_layer_sizes
         if not (0 <= len(hidden) <= 2) or not all(
             isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0

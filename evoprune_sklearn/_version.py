@@ -2,4 +2,4 @@
 it at import time without importing the package (``setup.py`` reads it
 here too)."""
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"

@@ -28,10 +28,14 @@ class-per-folder dataset:
 
 Differences from the paper's code that remain on purpose (see
 :ref:`methodology`): fitness on a validation split instead of the test split;
-ODIN is scored on a synthetic or user-provided OoD set; heads are trained with
-Adam (``lr=1e-3``, up to ``max_epochs`` epochs with early stopping on the
-training loss). To get closer to the paper's training budget raise
-``max_epochs`` (it used up to 600 epochs of SGD, patience 10).
+ODIN is scored on a synthetic or user-provided OoD set. The paper trained each
+head with SGD (lr 1e-3, Nesterov momentum, batch 32, up to 600 epochs, early
+stopping on the training loss with patience 10); the closest recipe here is
+``solver="adam"`` with the same batch size, epoch limit and patience, which
+this script selects. The package's default, ``solver="lbfgs"``, trains every
+head to convergence by full-batch L-BFGS instead: several times faster, and
+the recipe the accuracy tables of the documentation were measured with.
+Delete the four training lines to use it.
 """
 
 import sys
@@ -62,8 +66,10 @@ for seed in range(10):
         objectives=("accuracy", "complexity", ODIN(temperature=1000.0)),
         pop_size=30,
         n_evaluations=200,
-        max_epochs=100,
-        patience=10,
+        solver="adam",                # the paper's mini-batch training, with
+        batch_size=32,                # its batch size, epoch limit and
+        max_epochs=600,               # early-stopping patience (Adam's
+        patience=10,                  # default lr is the paper's 1e-3)
         random_state=seed,
         verbose=1,
     )

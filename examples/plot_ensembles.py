@@ -28,7 +28,6 @@ clf = EvoPruneClassifier(
     hidden_layer_sizes=(32,),
     pop_size=10,
     n_evaluations=40,
-    lr=1e-2,
     random_state=0,
 ).fit(X_train, y_train)
 print(f"{len(clf.pareto_front_)} members on the front")

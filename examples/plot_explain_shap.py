@@ -32,7 +32,6 @@ clf = EvoPruneClassifier(
     objectives=("accuracy", "complexity"),
     pop_size=10,
     n_evaluations=20,
-    lr=1e-2,
     random_state=0,
 ).fit(X_train, y_train)
 member = clf.pareto_front_[clf.best_index_]

@@ -72,7 +72,6 @@ clf = EvoPruneClassifier(
     hidden_layer_sizes=(32,),
     pop_size=8,
     n_evaluations=24,
-    lr=1e-2,
     random_state=0,
 ).fit(X_train, y_train)
 print("classes:", clf.classes_)

@@ -28,7 +28,6 @@ clf = EvoPruneClassifier(
     objectives=("accuracy", "complexity"),
     pop_size=10,
     n_evaluations=40,
-    lr=1e-2,
     random_state=0,
 ).fit(X_train, y_train)
 

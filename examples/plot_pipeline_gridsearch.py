@@ -39,7 +39,7 @@ pipe = Pipeline([
     ("to_images", FunctionTransformer(rows_to_images)),
     ("evoprune", EvoPruneClassifier(
         image_size=32, hidden_layer_sizes=(32,), pop_size=6, n_evaluations=12,
-        lr=1e-2, random_state=0,
+        random_state=0,
     )),
 ])
 pipe

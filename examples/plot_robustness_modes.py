@@ -14,7 +14,7 @@ what the fronts look like and what each mode costs.
 # %%
 # Data
 # ----
-# A smaller training set (60 images a class) keeps four searches quick.
+# A smaller training set (60 images a class) keeps five searches quick.
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -59,7 +59,6 @@ common = dict(
     hidden_layer_sizes=(32,),
     pop_size=6,
     n_evaluations=12,
-    lr=1e-2,
     random_state=0,
 )
 modes = {

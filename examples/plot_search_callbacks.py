@@ -55,8 +55,6 @@ clf = EvoPruneClassifier(
     objectives=("accuracy", "complexity"),
     pop_size=10,
     n_evaluations=20,
-    lr=1e-2,
-    max_epochs=10,
     random_state=0,
     warm_start=True,
     callbacks=[CSVLogger(log_path), PrintGeneration()],
@@ -135,8 +133,6 @@ quick = EvoPruneClassifier(
     objectives=("accuracy", "complexity"),
     pop_size=10,
     n_evaluations=200,
-    lr=1e-2,
-    max_epochs=10,
     random_state=0,
     callbacks=[ThresholdStopping(0.95, metric="best_accuracy")],
 ).fit(X_train, y_train)

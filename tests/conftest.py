@@ -12,10 +12,8 @@ matplotlib.use("Agg")
 # every random draw shows in the front: a search that was continued,
 # resumed or restored wrongly ends elsewhere (small_params).
 SMALL_PARAMS = {
-    "tiny": dict(hidden_layer_sizes=(16,), pop_size=4, n_evaluations=8,
-                 lr=0.01, max_epochs=15, random_state=0),
-    "search": dict(backbone=None, hidden_layer_sizes=(8,), pop_size=6,
-                   max_epochs=5, lr=0.01, random_state=0),
+    "tiny": dict(hidden_layer_sizes=(16,), pop_size=4, n_evaluations=8, random_state=0),
+    "search": dict(backbone=None, hidden_layer_sizes=(8,), pop_size=6, random_state=0),
     # feature input with the default (linear, L-BFGS) head: one quick fit
     # per option value (feature_params).
     "features": dict(backbone=None, pop_size=4, n_evaluations=8, random_state=0),

@@ -225,7 +225,7 @@ def test_user_module_backbone_fits_predicts_explains_attacks_exports(tmp_path):
     before = [p.detach().clone() for p in net.parameters()]
     clf = EvoPruneClassifier(
         backbone=tiny_spec(module=net, name="tiny"), hidden_layer_sizes=(8,), pop_size=4,
-        n_evaluations=8, lr=0.05, max_epochs=30,
+        n_evaluations=8,
         objectives=("accuracy", "complexity", Adversarial("fgsm", eps=2 / 255, subset=8)),
         random_state=0,
     ).fit(X, y)
@@ -337,8 +337,7 @@ def test_registered_user_backbone_saves_and_loads(tmp_path):
             builder=build_tiny_net, input_size=16, mean=(0.5,) * 3, std=(0.25,) * 3))
         clf = EvoPruneClassifier(backbone="tiny_saved_net", hidden_layer_sizes=(8,),
                                  objectives=("accuracy", "complexity"), pop_size=4,
-                                 n_evaluations=8, lr=0.05, max_epochs=30,
-                                 random_state=0).fit(X, y)
+                                 n_evaluations=8, random_state=0).fit(X, y)
         path = clf.save(tmp_path / "m.safetensors")
         same = EvoPruneClassifier.load(path)
         np.testing.assert_array_equal(same.predict_proba(X), clf.predict_proba(X))

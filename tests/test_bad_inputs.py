@@ -54,8 +54,7 @@ def ctx(tmp_path_factory):
     X, y = make_classification(
         n_samples=120, n_features=12, n_informative=5, n_classes=3, random_state=0
     )
-    settings = dict(hidden_layer_sizes=(8,), pop_size=4, n_evaluations=4,
-                    max_epochs=5, lr=0.01, random_state=0)
+    settings = dict(hidden_layer_sizes=(8,), pop_size=4, n_evaluations=4, random_state=0)
     checkpoint = str(root / "search.ckpt")
     features = EvoPruneClassifier(backbone=None, checkpoint=checkpoint, **settings)
     features.fit(X, y)
@@ -269,8 +268,8 @@ CASES = [
     # checkpoints
     Case("checkpoint-for-other-data", _resume(X=lambda c: c.X + 1.0), ValueError,
          "other training data", "features"),
-    Case("checkpoint-for-other-parameters", _resume(lr=0.02), ValueError,
-         r"other parameters \(lr=0.01 there, 0.02 here\)", "features"),
+    Case("checkpoint-for-other-parameters", _resume(alpha=0.5), ValueError,
+         r"other parameters \(alpha=1.0 there, 0.5 here\)", "features"),
     Case("checkpoint-from-another-version", _resume(path=lambda c: c.path(
         "old_version.ckpt")), ValueError, "written by evoprune_sklearn 0.0.0",
         "features"),

@@ -33,8 +33,8 @@ def quadrant_images(n, *, size=32, square=8, seed=0):
     return X, y
 
 
-FAST = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, lr=0.01,
-            max_epochs=30, objectives=("accuracy", "complexity"), random_state=0)
+FAST = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8,
+            objectives=("accuracy", "complexity"), random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,8 @@ def feature_model():
                                n_classes=3, class_sep=2.0, random_state=0)
     labels = np.array(["ant", "bee", "cat"])[y]
     clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(16,), pop_size=6,
-                             n_evaluations=12, lr=0.01, max_epochs=20,
-                             objectives=("accuracy", "complexity"), random_state=0)
+                             n_evaluations=12, objectives=("accuracy", "complexity"),
+                             random_state=0)
     return clf.fit(X, labels), X, labels
 
 
@@ -276,7 +276,7 @@ def test_genes_switched_off_get_zero_importance(feature_model):
 def test_neurons_encoding_explains_named_hidden_neurons(blobs):
     X, y = blobs
     clf = EvoPruneClassifier(backbone=None, encoding="neurons", hidden_layer_sizes=(12, 8),
-                             pop_size=6, n_evaluations=12, lr=0.01, max_epochs=20,
+                             pop_size=6, n_evaluations=12,
                              objectives=("accuracy", "complexity"), random_state=0).fit(X, y)
     names = list(clf.gene_names_)
     assert names[:2] == ["layer0:0", "layer0:1"] and names[12] == "layer1:0"

@@ -20,8 +20,7 @@ def _problem():
 def _estimator(**kw):
     return EvoPruneClassifier(
         backbone=None, hidden_layer_sizes=(8,), objectives=("accuracy", "complexity"),
-        pop_size=6, n_evaluations=12, lr=0.02, max_epochs=4, batch_size=40,
-        random_state=0, **kw,
+        pop_size=6, n_evaluations=12, random_state=0, **kw,
     )
 
 

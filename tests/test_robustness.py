@@ -22,8 +22,7 @@ from evoprune_sklearn.objectives._adversarial import (
     robust_mask,
 )
 
-SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, lr=0.01,
-             max_epochs=30, random_state=0)
+SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, random_state=0)
 
 
 @pytest.fixture(scope="module", autouse=True)

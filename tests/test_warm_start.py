@@ -123,7 +123,7 @@ def fitted12(small_params, search_data):
     (dict(y=lambda y: (y + 1) % 3), "other training data"),
     (dict(encoding="neurons"), r"encoding='features' there, 'neurons' here"),
     (dict(hidden_layer_sizes=(16,)), "hidden_layer_sizes"),
-    (dict(lr=0.02), r"lr=0.01 there, 0.02 here"),
+    (dict(alpha=0.5), r"alpha=1.0 there, 0.5 here"),
     (dict(pop_size=8, n_evaluations=24), "pop_size=6 there, 8 here"),
     (dict(objectives=("accuracy", "complexity")), "objectives"),
     (dict(n_folds=3), "n_folds=None there, 3 here"),
