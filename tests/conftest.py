@@ -1,4 +1,5 @@
 import matplotlib
+import numpy as np
 import pytest
 
 import evoprune_sklearn._search as search_module
@@ -95,6 +96,38 @@ def _front_key(clf):
             for m in clf.pareto_front_]
 
 
+def _chosen_by_definition(front, rule):
+    """The member each documented rule names, computed from the table alone
+    (pandas, not the package's selection code): the independent check."""
+    frame = front.to_frame().reset_index(drop=True)[["accuracy", "complexity"]
+                                                   + (["robustness"] if "robustness"
+                                                      in front.objective_names else [])]
+    n_validation = front.n_validation
+    acc = frame["accuracy"]
+    if rule == "accuracy":
+        return frame.sort_values(["accuracy", "complexity"], ascending=[False, True],
+                                 kind="stable").index[0]
+    if rule == "complexity":
+        return frame.sort_values(["complexity", "accuracy"], ascending=[True, False],
+                                 kind="stable").index[0]
+    worse = frame.copy()
+    for column in ("accuracy", "robustness"):  # every column now "lower is better"
+        if column in worse:
+            worse[column] = worse[column].max() - worse[column]
+    if rule == "knee":
+        se = np.sqrt(acc.max() * (1 - acc.max()) / n_validation)
+        worse = worse[acc >= acc.max() - se - 1e-12].drop(columns="accuracy")
+    scaled = (worse - worse.min()) / (worse.max() - worse.min()).replace(0, 1)
+    return (scaled**2).sum(axis=1).idxmin()
+
+
+@pytest.fixture(scope="session")
+def chosen_by_definition():
+    """``chosen_by_definition(front, rule)``: the index each selection string
+    documents, computed independently of :mod:`evoprune_sklearn.selection`."""
+    return _chosen_by_definition
+
+
 @pytest.fixture(scope="session")
 def front_key():
     """``front_key(clf)``: the fitted front's genomes and objective values,
@@ -118,6 +151,41 @@ class CountTraining:
             raise KeyboardInterrupt  # what Ctrl-C raises mid-training
         self.genomes += len(genomes)
         return self._train(genomes, *args, **kwargs)
+
+
+class HeavyWork:
+    """Counts what costs in a fit: backbones built and heads trained (the
+    dense baseline's and the search's). A fit refused "before any heavy
+    work" leaves both at zero; checking the estimator's attributes instead
+    cannot tell, since a failed fit restores them."""
+
+    def __init__(self, monkeypatch):
+        import evoprune_sklearn._classifier as classifier_module
+
+        self.backbones = self.heads = 0
+        build = classifier_module.get_backbone
+
+        def counted_backbone(*args, **kwargs):
+            self.backbones += 1
+            return build(*args, **kwargs)
+
+        monkeypatch.setattr(classifier_module, "get_backbone", counted_backbone)
+        for module in (classifier_module, search_module):
+            def counted_train(genomes, *args, _train=module.train_heads, **kwargs):
+                self.heads += len(genomes)
+                return _train(genomes, *args, **kwargs)
+
+            monkeypatch.setattr(module, "train_heads", counted_train)
+
+    @property
+    def none(self):
+        return self.backbones == 0 and self.heads == 0
+
+
+@pytest.fixture
+def heavy_work(monkeypatch):
+    """A :class:`HeavyWork` counter active for this test."""
+    return HeavyWork(monkeypatch)
 
 
 @pytest.fixture

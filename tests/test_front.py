@@ -190,7 +190,9 @@ def test_fitted_members_predict_labels(fitted):
     np.testing.assert_array_equal(clf.baseline_.classes, clf.classes_)
 
 
-def test_fitted_front_is_sorted_and_selects_like_the_estimator(fitted):
+def test_fitted_front_is_sorted_and_selects_each_rule_by_its_definition(
+    fitted, chosen_by_definition
+):
     clf, _, _ = fitted
     front = clf.pareto_front_
     acc = front.F[:, 0]
@@ -198,7 +200,9 @@ def test_fitted_front_is_sorted_and_selects_like_the_estimator(fitted):
     assert front.n_validation == len(clf._val_index)
     np.testing.assert_array_equal(front.gene_names, clf.gene_names_)
     for rule in ("knee", "tradeoff", "accuracy", "complexity"):
-        assert front.select(rule) == clf.set_params(selection=rule).best_index_
+        expected = chosen_by_definition(front, rule)
+        assert front.select(rule) == expected, rule
+        assert clf.set_params(selection=rule).best_index_ == expected, rule
     clf.set_params(selection="knee")
 
 
@@ -231,3 +235,14 @@ def test_front_survives_save_load_and_pickle(fitted, tmp_path):
         with pytest.raises(TypeError):
             front[0].objectives["accuracy"] = 0.0
         assert front.select("knee") == clf.best_index_
+
+
+def test_rules_weigh_robustness_as_documented(blobs, chosen_by_definition):
+    from conftest import tiny
+
+    X, y = blobs
+    clf = tiny(backbone=None, pop_size=6, n_evaluations=18).fit(X, y)  # three objectives
+    front = clf.pareto_front_
+    assert "robustness" in front.objective_names and len(front) >= 3
+    for rule in ("knee", "tradeoff", "accuracy", "complexity"):
+        assert clf.set_params(selection=rule).best_index_ == chosen_by_definition(front, rule)

@@ -157,12 +157,18 @@ def test_synthetic_ood_images_match_training_statistics(digits):
         (np.full((5, 32, 32, 3), 2.0), r"\[0, 1\]"),
     ],
 )
-def test_misshaped_image_ood_raises_before_work(digits, X_ood, match):
+def test_misshaped_image_ood_raises_before_work(digits, X_ood, match, heavy_work):
     X, y = digits
     clf = EvoPruneClassifier(image_size=32, **SMALL)
     with pytest.raises(ValueError, match=match):
         clf.fit(X, y, X_ood=X_ood)
-    assert not hasattr(clf, "backbone_")
+    assert heavy_work.none
+
+
+def test_the_heavy_work_counter_sees_a_fit(digits, heavy_work):
+    X, y = digits
+    EvoPruneClassifier(image_size=32, **SMALL).fit(X, y)
+    assert heavy_work.backbones == 1 and heavy_work.heads >= SMALL["n_evaluations"]
 
 
 @pytest.mark.parametrize(
@@ -378,24 +384,26 @@ def test_attacks_refuse_feature_input(mode):
 
 
 @pytest.mark.parametrize("eps", ["big", -0.1, 1.5])
-def test_bad_attack_eps_is_refused_by_name(digits, eps):
+def test_bad_attack_eps_is_refused_by_name(digits, eps, heavy_work):
     X, y = digits
     clf = EvoPruneClassifier(image_size=32, objectives=("accuracy", Adversarial(eps=eps)),
                              **SMALL)
     with pytest.raises(ValueError, match="'eps' parameter of Adversarial"):
         clf.fit(X, y)
-    assert not hasattr(clf, "backbone_")  # refused before any heavy work
+    assert heavy_work.none  # refused before any heavy work
 
 
 # -------------------------------------------------- torchattacks is optional
 @pytest.mark.parametrize("mode", ["fgsm", "pgd"])
-def test_attacks_without_torchattacks_explain_how_to_install(digits, monkeypatch, mode):
+def test_attacks_without_torchattacks_explain_how_to_install(
+    digits, monkeypatch, mode, heavy_work
+):
     monkeypatch.setitem(sys.modules, "torchattacks", None)  # import now fails
     X, y = digits
     clf = EvoPruneClassifier(image_size=32, objectives=("accuracy", mode), **SMALL)
     with pytest.raises(ImportError, match=r"pip install 'evoprune_sklearn\[attacks\]'"):
         clf.fit(X, y)
-    assert not hasattr(clf, "backbone_")  # refused before any heavy work
+    assert heavy_work.none  # refused before any heavy work
 
 
 def test_odin_needs_no_torchattacks(monkeypatch):
