@@ -13,8 +13,8 @@ def test_fit_on_images_gives_a_front_and_predictions(digit_images, make_tiny):
     assert list(frame.columns[:2]) == ["accuracy", "complexity"]
     for member in front:
         assert member.genome.dtype == bool and member.genome.size == clf.n_genes_
-        assert member.params is not None and member.classes is clf.classes_ or \
-            np.array_equal(member.classes, clf.classes_)
+        assert member.params is not None
+        np.testing.assert_array_equal(member.classes, clf.classes_)
         assert 0.0 <= member.objectives["accuracy"] <= 1.0
         assert member.objectives["complexity"] == pytest.approx(member.genome.mean())
     # no member dominates another
@@ -152,9 +152,15 @@ def test_dense_head_baseline(blobs, make_tiny):
     assert np.mean(dense.predict(X) == y) > 0.8
     # the skorch net, built on demand from the same weights, predicts class indices
     assert np.mean(clf.classes_[dense.net.predict(X.astype(np.float32))] == y) > 0.8
-    # the same training as a candidate: a front member with every gene on
-    # would have exactly these objective values
     assert set(dense.objectives) == set(clf.pareto_front_.objective_names)
+
+
+def test_dense_baseline_objectives_are_its_validation_measurements(blobs, make_tiny):
+    X, y = blobs
+    clf = make_tiny(backbone=None, refit=False).fit(X, y)  # heads as the search scored them
+    dense, val = clf.baseline_, clf._val_index
+    assert dense.objectives["accuracy"] == pytest.approx(np.mean(dense.predict(X[val]) == y[val]))
+    assert dense.objectives["complexity"] == 1.0
 
 
 def test_validation_split_is_stratified_and_disjoint(blobs, make_tiny):
@@ -165,3 +171,70 @@ def test_validation_split_is_stratified_and_disjoint(blobs, make_tiny):
     assert len(train) + len(val) == len(X)
     assert len(val) == 60
     np.testing.assert_array_equal(np.bincount(y[val]), [20, 20, 20])
+
+
+# ------------------------------------------------- what each option changes
+TWO_OBJECTIVES = ("accuracy", "complexity")
+
+
+def _search_front(X, y, **params):
+    from evoprune_sklearn import EvoPruneClassifier
+
+    clf = EvoPruneClassifier(backbone=None, pop_size=6, n_evaluations=24,
+                             objectives=TWO_OBJECTIVES, random_state=0, **params)
+    return clf.fit(X, y).pareto_front_.to_frame().round(6).values.tolist()
+
+
+@pytest.mark.parametrize("params", [
+    dict(mutation_rate=0.3), dict(mutation_rate=0.01),
+    dict(crossover_rate=0.0), dict(crossover_rate=0.5),
+])
+def test_variation_rates_steer_the_search(blobs, params):
+    X, y = blobs
+    assert _search_front(X, y, **params) != _search_front(X, y)
+
+
+def test_max_iter_bounds_lbfgs_training(blobs):
+    from evoprune_sklearn import EvoPruneClassifier
+
+    X, y = blobs
+    kw = dict(backbone=None, pop_size=4, n_evaluations=4, objectives=TWO_OBJECTIVES,
+              random_state=0)
+    short = EvoPruneClassifier(max_iter=2, **kw).fit(X, y)
+    full = EvoPruneClassifier(**kw).fit(X, y)
+    assert len(short.baseline_.train_loss) <= 2 < len(full.baseline_.train_loss)
+    assert short.baseline_.train_loss[-1] > full.baseline_.train_loss[-1]
+
+
+def test_patience_stops_adam_early(blobs):
+    from evoprune_sklearn import EvoPruneClassifier
+
+    X, y = blobs
+    kw = dict(backbone=None, solver="adam", lr=0.05, max_epochs=100, pop_size=4,
+              n_evaluations=4, objectives=TWO_OBJECTIVES, random_state=0)
+    impatient = EvoPruneClassifier(patience=1, **kw).fit(X, y)
+    patient = EvoPruneClassifier(patience=20, **kw).fit(X, y)
+    assert len(impatient.baseline_.train_loss) < len(patient.baseline_.train_loss)
+    assert len(patient.baseline_.train_loss) <= 100
+
+
+def test_a_weights_file_is_the_backbone_the_estimator_uses(tmp_path, digit_images):
+    import torch
+    import torchvision
+
+    from evoprune_sklearn import EvoPruneClassifier, get_backbone
+
+    torch.manual_seed(0)
+    path = tmp_path / "resnet18.pt"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    X, y = digit_images
+    clf = EvoPruneClassifier(backbone="resnet18", weights=str(path), image_size=32,
+                             pop_size=4, n_evaluations=4, objectives=TWO_OBJECTIVES,
+                             random_state=0).fit(X[::3], y[::3])
+    from_file = get_backbone("resnet18", weights=str(path), image_size=32)
+    np.testing.assert_allclose(clf.extract_features(X[:8]), from_file.extract(X[:8]),
+                               rtol=1e-5, atol=1e-6)
+    torch.manual_seed(1)  # another random network: other features
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    other = get_backbone("resnet18", weights=str(path), image_size=32)
+    assert not np.allclose(clf.extract_features(X[:8]), other.extract(X[:8]))

@@ -13,11 +13,11 @@ import importlib
 import inspect
 import pkgutil
 
+import numpydoc.validate as numpydoc_validate  # in the dev extra: never skipped
 import pytest
 
 import evoprune_sklearn
 
-numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 # The package and its public submodules (tests/test_public_api.py checks
 # that their __all__ is the documented API).
