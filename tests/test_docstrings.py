@@ -18,7 +18,6 @@ import pytest
 
 import evoprune_sklearn
 
-
 # The package and its public submodules (tests/test_public_api.py checks
 # that their __all__ is the documented API).
 PUBLIC_MODULES = [evoprune_sklearn.__name__] + [
