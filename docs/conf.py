@@ -142,24 +142,6 @@ html_sidebars = {"index": [], "getting_started": [], "changelog": []}
 html_show_sourcelink = True
 
 
-# -- Performance tables, from README.md ----------------------------------------
-# README.md holds the benchmark tables (one source of truth); the Performance
-# page includes its "Performance" section converted to reStructuredText.
-from readme_sections import extract_section, markdown_to_rst  # noqa: E402
-
-_readme = open(os.path.join(HERE, "..", "README.md"), encoding="utf-8").read()
-_perf = extract_section(_readme, "Performance")
-os.makedirs(os.path.join(HERE, "_generated"), exist_ok=True)
-with open(os.path.join(HERE, "_generated", "performance_tables.rst"), "w",
-          encoding="utf-8") as fh:
-    if _perf:
-        fh.write("The tables below are the *Performance* section of ``README.md``.\n\n")
-        fh.write(markdown_to_rst(_perf))
-    else:
-        fh.write("No benchmark table has been recorded in ``README.md`` yet; run the "
-                 "commands below to measure on your machine.\n")
-
-
 # -- API completeness ----------------------------------------------------------
 # Every public name must appear in api.rst; a new name without a reference
 # page fails the build (warnings are errors) instead of going undocumented.
