@@ -33,27 +33,10 @@ import time
 
 import numpy as np
 import torch
+from bench_ensemble import photo_crops  # the far OoD set bench_ensemble uses
 from torch import nn
 
 from evoprune_sklearn._export import PrunedNetwork
-
-
-def photo_crops(n, size, seed):
-    """``n`` random square crops of scikit-learn's two sample photos."""
-    from sklearn.datasets import load_sample_images
-
-    from evoprune_sklearn.datasets import Images
-
-    photos = load_sample_images().images
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, size, size, 3), dtype=np.uint8)
-    for i in range(n):
-        img = photos[rng.integers(len(photos))]
-        side = int(rng.integers(size, min(img.shape[:2]) // 2))
-        r, c = rng.integers(img.shape[0] - side), rng.integers(img.shape[1] - side)
-        crop = img[None, r:r + side, c:c + side]
-        out[i] = Images(crop).to_tensor(size)[0].permute(1, 2, 0).mul(255).round().numpy()
-    return out
 
 
 def l1_support(F, y, k, seed):
