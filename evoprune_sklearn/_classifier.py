@@ -270,12 +270,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         matrices; ``"skorch"`` trains one skorch net per candidate (the
         reference path; slower, same result up to training noise).
     n_jobs : int, default=None
-        Joblib workers evaluating a generation (None: 1).
+        Joblib workers evaluating a generation (None: 1). Within each,
+        ``torch.get_num_threads()`` pieces of the arithmetic run side by
+        side; the front depends on neither.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split, the search and head training; the same
-        value gives the same front on the CPU.
+        value gives the same front on the CPU, bit for bit, for any
+        ``n_jobs``, joblib backend and number of torch threads on one
+        machine (see the reliability page of the documentation).
     verbose : int, default=0
         Progress bars and messages when positive.
     checkpoint : str, path-like or None, default=None

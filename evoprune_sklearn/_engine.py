@@ -22,6 +22,12 @@ fit from ``init_seed``) and shuffle mini-batches with the same ``shuffle_seed``
 every epoch, so a genome's trained head is a pure function of the genome: the
 result does not depend on which other genomes share its generation, on
 ``n_jobs``, or on the order of evaluation.
+
+Nor on the number of threads: training and logits run inside
+:func:`~evoprune_sklearn._parallel.deterministic_arithmetic`, every torch
+kernel on one thread, and the work is spread over threads in pieces of a
+shape fixed by the problem (blocks of samples of the stacked L-BFGS, single
+candidates of the per-head L-BFGS and of skorch, groups of the batched Adam).
 """
 
 import math
@@ -34,6 +40,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping
 
 from ._head import MaskedHead, genome_masks, init_head_parameters
+from ._parallel import deterministic_arithmetic, parallel_map
 
 __all__ = [
     "TrainingConfig", "TrainedHeads", "train_heads", "expand_parameters", "make_skorch_net",
@@ -375,9 +382,13 @@ class TrainedHeads:
         X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.config.device)
         X_aug = _augment(X)
         out = torch.empty(len(self.genomes), X.shape[0], self.config.n_classes)
-        with torch.no_grad():
-            for group in self.groups:
-                out[group.members] = group.forward(X_aug).float().cpu()
+
+        def forward(group):
+            with torch.no_grad():
+                return group.forward(X_aug).float().cpu()
+
+        for group, logits in zip(self.groups, parallel_map(forward, self.groups)):
+            out[group.members] = logits
         return out
 
     def _locate(self, i):
@@ -461,11 +472,12 @@ def _train_batched(genomes, X, y, config, sample_weight=None):
     groups = _make_groups(genomes, config, device)
     n = X.shape[0]
     orders = [o.to(device) for o in _batch_orders(n, config)]
-    epochs = np.zeros(len(genomes), dtype=int)
-    curves = [[] for _ in genomes]
-    useful = executed = 0.0
-    for group in groups:
+
+    def train_group(group):
+        # Groups share nothing but read-only inputs: each on its own thread.
         trainer = _Trainer(group, config, device)
+        curves = {member: [] for member in group.members}
+        useful = executed = 0.0
         for epoch in range(config.max_epochs):
             order = orders[epoch]
             loss_sum = torch.zeros(len(trainer.active), device=device)
@@ -479,14 +491,23 @@ def _train_batched(genomes, X, y, config, sample_weight=None):
             useful += n * sum(group.useful_flops_per_sample[int(g)] for g in trainer.active)
             epoch_loss = (loss_sum / n).cpu()
             for g, value in zip(trainer.active.tolist(), epoch_loss.tolist()):
-                member = group.members[g]
-                curves[member].append(value)
-                epochs[member] = epoch + 1
+                curves[group.members[g]].append(value)
             trainer.end_epoch(epoch_loss)
             if not len(trainer.active):
                 break
         trainer.finish()
-    return TrainedHeads(np.asarray(genomes, dtype=bool), groups, config, epochs, curves,
+        return curves, useful, executed
+
+    epochs = np.zeros(len(genomes), dtype=int)
+    all_curves = [[] for _ in genomes]
+    useful = executed = 0.0
+    for curves, u, e in parallel_map(train_group, groups):
+        for member, curve in curves.items():
+            all_curves[member] = curve
+            epochs[member] = len(curve)
+        useful += u
+        executed += e
+    return TrainedHeads(np.asarray(genomes, dtype=bool), groups, config, epochs, all_curves,
                         useful, executed)
 
 
@@ -590,10 +611,15 @@ class _CompactHeads(TrainedHeads):
     def logits(self, X):
         X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.config.device)
         out = torch.empty(len(self.heads), X.shape[0], self.config.n_classes)
-        with torch.no_grad():
-            for i, (sets, params) in enumerate(self.heads):
-                out[i] = _compact_forward(X[:, torch.as_tensor(sets[0], device=X.device)],
-                                          params).float().cpu()
+
+        def forward(head):
+            sets, params = head
+            with torch.no_grad():
+                return _compact_forward(X[:, torch.as_tensor(sets[0], device=X.device)],
+                                        params).float().cpu()
+
+        for i, logits in enumerate(parallel_map(forward, self.heads)):
+            out[i] = logits
         return out
 
     def compact_parameters(self, i):
@@ -624,17 +650,22 @@ def _train_lbfgs(genomes, X, y, config, sample_weight=None):
     X, y, w, n_weighted, mean, scale = _full_batch(X, y, config, sample_weight)
     device = X.device
     init = config.initial_parameters()
-    heads, curves, epochs, flops = [], [], [], 0.0
-    for genome in genomes:
+
+    def train_one(genome):
+        # Candidates share nothing but read-only inputs: each on its own thread.
         sets = _unit_sets(genome, config)
         params = [(W.to(device), b.to(device))
                   for W, b in _compact_initial(sets, init, config.n_classes)]
         kept = torch.as_tensor(sets[0], device=device)
         curve, n_iter = _lbfgs_fit(params, X[:, kept], y, w, n_weighted, config,
                                    mean[kept], scale[kept])
+        return sets, [(W.detach(), b.detach()) for W, b in params], curve, n_iter
+
+    heads, curves, epochs, flops = [], [], [], 0.0
+    for sets, params, curve, n_iter in parallel_map(train_one, genomes):
         units = [len(u) for u in sets] + [config.n_classes]
         flops += _layer_flops(units) * X.shape[0] * len(curve)
-        heads.append((sets, [(W.detach(), b.detach()) for W, b in params]))
+        heads.append((sets, params))
         curves.append(curve)
         epochs.append(n_iter)
     return _CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
@@ -654,9 +685,21 @@ _STACK_BYTES = 256 * 2**20
 # pool touches is then a whole number of SIMD vectors a candidate, so no
 # candidate's element ever lands in a kernel's scalar tail.
 _ALIGN = 64
+# Samples per block of the stacked evaluation (at least; see _block_rows):
+# a block of features (256 x 1,344 floats for 1,280 features) stays in a
+# core's cache between the two products that read it.
+_BLOCK_ROWS = 256
+_MAX_BLOCKS = 16
 _HISTORY = 10
 _C1 = 1e-4  # Armijo's sufficient-decrease constant
 _MAX_BACKTRACKS = 25
+
+
+def _block_rows(n_pad):
+    """Samples per block of :meth:`_StackedProblem.evaluate` (a multiple of
+    ``_ALIGN``): at least ``_BLOCK_ROWS``, and at most ``_MAX_BLOCKS``
+    blocks. A function of the problem's size only, never of the threads."""
+    return max(_BLOCK_ROWS, _round_up(-(-n_pad // _MAX_BLOCKS), _ALIGN))
 
 
 def _stackable(config):
@@ -712,28 +755,48 @@ class _StackedProblem:
         self.alpha = config.alpha
         self.mean, self.scale = mean, scale
         self.S = _stack_size(n_pad, self.D, self.C)
+        # Blocks of samples for evaluate: sizes fixed by n alone. On a GPU
+        # one block (one kernel each, no host threads).
+        rows = n_pad if device.type != "cpu" else _block_rows(n_pad)
+        self.blocks = [
+            (Xa[a:a + rows], yp[a:a + rows], self.onehotT[..., a:a + rows], coef[a:a + rows])
+            for a in range(0, n_pad, rows)
+        ]
 
     def evaluate(self, x, mask):
         """Loss ``(S,)`` and gradient ``(S, C, D)`` of every candidate.
+
+        Computed per block of samples (:attr:`blocks`), the blocks in
+        parallel (:func:`~evoprune_sklearn._parallel.parallel_map`), their
+        sums added in block order: the same arithmetic for any number of
+        threads.
+        """
+        parts = parallel_map(lambda block: self._evaluate_block(x, block), self.blocks)
+        loss, grad = parts[0]
+        for block_loss, block_grad in parts[1:]:
+            loss = loss + block_loss
+            grad = grad + block_grad
+        grad = grad * mask
+        if self.alpha:
+            pen = x * self.pen
+            loss = loss + 0.5 * (x * pen).view(x.shape[0], -1).sum(-1)
+            grad = grad + pen
+        return loss, grad
+
+    def _evaluate_block(self, x, block):
+        """One block's share of the mean cross-entropy and of its gradient.
 
         Logits are laid out ``(S, C, n)``: the softmax over classes then
         runs across samples in SIMD lanes, and each candidate's rows are
         contiguous.
         """
+        Xa, yp, onehotT, coef = block
         S, C = x.shape[0], self.C
-        Z = (x.view(S * C, self.D) @ self.Xa.T).view(S, C, -1)
-        ce = -torch.log_softmax(Z, dim=1).gather(1, self._y_index(S))
-        loss = (ce.view(S, -1) * self.coef).sum(-1)
-        dZ = (torch.softmax(Z, dim=1) - self.onehotT) * self.coef
-        grad = (dZ.view(S * C, -1) @ self.Xa).view(S, C, self.D) * mask
-        if self.alpha:
-            pen = x * self.pen
-            loss = loss + 0.5 * (x * pen).view(S, -1).sum(-1)
-            grad = grad + pen
-        return loss, grad
-
-    def _y_index(self, S):
-        return self.yp[None, None, :].expand(S, 1, -1)
+        Z = (x.view(S * C, self.D) @ Xa.T).view(S, C, -1)
+        ce = -torch.log_softmax(Z, dim=1).gather(1, yp[None, None, :].expand(S, 1, -1))
+        loss = (ce.view(S, -1) * coef).sum(-1)
+        dZ = (torch.softmax(Z, dim=1) - onehotT) * coef
+        return loss, (dZ.view(S * C, -1) @ Xa).view(S, C, self.D)
 
     def initial(self, sets, init):
         """One candidate's initial parameters ``(C, D)`` and mask ``(1, D)``.
@@ -1018,8 +1081,11 @@ class _SkorchHeads(TrainedHeads):
 
     def logits(self, X):
         X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.config.device)
-        with torch.no_grad():
-            return torch.stack([n.module_(X).float().cpu() for n in self.nets])
+        def forward(net):
+            with torch.no_grad():
+                return net.module_(X).float().cpu()
+
+        return torch.stack(parallel_map(forward, self.nets))
 
     def head_parameters(self, i):
         layers = self.nets[i].module_.layers
@@ -1040,17 +1106,16 @@ def _train_skorch(genomes, X, y, config, sample_weight=None):
     y = np.asarray(y, dtype=np.int64)
     w, n_weighted = _normalised_weights(sample_weight, len(X), "cpu")
     X_fit = X if w is None else {"X": X, "sample_weight": w.numpy()}
-    nets = []
     sizes = [config.n_features, *config.hidden_layer_sizes, config.n_classes]
     dense = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    flops = 0.0
-    for genome in genomes:
+    def fit_one(genome):
         net = make_skorch_net(genome, config)
         net.initialize()
         net.penalty_ = (config.alpha, n_weighted)
-        net.partial_fit(X_fit, y)
-        flops += 3 * dense * len(X) * len(net.history)
-        nets.append(net)
+        return net.partial_fit(X_fit, y)
+
+    nets = parallel_map(fit_one, genomes)
+    flops = float(sum(3 * dense * len(X) * len(net.history) for net in nets))
     return _SkorchHeads(np.asarray(genomes, dtype=bool), nets, config, flops)
 
 
@@ -1075,12 +1140,15 @@ def train_heads(genomes, X, y, config, engine="batched", sample_weight=None):
     """
     genomes = np.asarray(genomes, dtype=bool)
     if engine == "skorch":
-        return _train_skorch(genomes, X, y, config, sample_weight)
-    if _stackable(config):
-        return _train_lbfgs_stacked(genomes, X, y, config, sample_weight)
-    if config.solver == "lbfgs":
-        return _train_lbfgs(genomes, X, y, config, sample_weight)
-    return _train_batched(genomes, X, y, config, sample_weight)
+        train = _train_skorch
+    elif _stackable(config):
+        train = _train_lbfgs_stacked
+    elif config.solver == "lbfgs":
+        train = _train_lbfgs
+    else:
+        train = _train_batched
+    with deterministic_arithmetic():
+        return train(genomes, X, y, config, sample_weight)
 
 
 def refit_members(members, X, y, config, engine="batched", sample_weight=None):

@@ -23,9 +23,10 @@ from ._head import n_genes
 from ._parallel import (
     FitContext,
     backend_kind,
+    deterministic_arithmetic,
     n_workers,
+    native_threads,
     resolve,
-    shared_torch_pool,
     torch_threads,
 )
 from .callbacks import StopSearch
@@ -94,14 +95,13 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
 
     Runs in a worker: ``context`` is the fit context (or a reference to it,
     see :mod:`evoprune_sklearn._parallel`). Trained heads come back compact
-    (kept units only), which is all that has to travel.
+    (kept units only), which is all that has to travel. ``n_threads``:
+    threads it may use (None: ``torch.get_num_threads()``); the values do
+    not depend on it.
     """
-    import torch
-
-    if n_threads:
-        torch.set_num_threads(n_threads)
     data, config, objectives = resolve(context)
-    values, heads, flops = score_genomes(genomes, data, config, objectives, engine)
+    with deterministic_arithmetic(n_threads):
+        values, heads, flops = score_genomes(genomes, data, config, objectives, engine)
     params = [heads.compact_parameters(i) for i in range(len(genomes))]
     return values, params, heads.train_loss, flops
 
@@ -142,10 +142,30 @@ def score_genomes(genomes, data, config, objectives, engine="batched", train=Non
     flops : float
         Training FLOPs of every fold together.
     """
-    train = train_heads if train is None else train
+    with deterministic_arithmetic():
+        return _score_genomes(genomes, data, config, objectives, engine,
+                              train_heads if train is None else train)
+
+
+def _evaluate_objective(obj, heads, data):
+    """``obj.evaluate`` with single-threaded head arithmetic (the scope is open).
+
+    Objectives that run the backbone inside the search (``Adversarial``,
+    ``ODIN(epsilon>0)`` on images: a ``_backbone`` set by ``prepare``) get
+    the scope's threads back for it: their convolutions would take up to
+    ``n_threads`` times longer on one thread, and, like feature extraction,
+    are not made independent of the thread count.
+    """
+    if getattr(obj, "_backbone", None) is not None:
+        with native_threads():
+            return obj.evaluate(heads, data)
+    return obj.evaluate(heads, data)
+
+
+def _score_genomes(genomes, data, config, objectives, engine, train):
     heads = train(genomes, data.X_train, data.y_train, config, engine=engine,
                   sample_weight=data.w_train)
-    values = np.column_stack([obj.evaluate(heads, data) for obj in objectives])
+    values = np.column_stack([_evaluate_objective(obj, heads, data) for obj in objectives])
     flops = heads.flops
     cv = [j for j, o in enumerate(objectives) if o.cross_validated]
     if data.folds and cv:
@@ -158,7 +178,7 @@ def score_genomes(genomes, data, config, objectives, engine="batched", train=Non
             flops += fold_heads.flops
             w = _validation_weight(fold)
             values[:, cv] += w * np.column_stack(
-                [objectives[j].evaluate(fold_heads, fold) for j in cv])
+                [_evaluate_objective(objectives[j], fold_heads, fold) for j in cv])
             total += w
             del fold_heads
         values[:, cv] /= total
@@ -253,11 +273,10 @@ class _Evaluator:
             ref = self.context.ref(kind)
             threads = torch_threads(kind, n_workers)
             chunks = _balanced_chunks(genomes, n_workers)
-            with shared_torch_pool(kind, n_workers):
-                outs = Parallel(n_jobs=n_workers)(
-                    delayed(_evaluate_chunk)(genomes[c], ref, self.engine, threads)
-                    for c in chunks
-                )
+            outs = Parallel(n_jobs=n_workers)(
+                delayed(_evaluate_chunk)(genomes[c], ref, self.engine, threads)
+                for c in chunks
+            )
         results = [None] * len(genomes)
         for chunk, (values, params, losses, flops) in zip(chunks, outs):
             self.flops += flops

@@ -232,7 +232,9 @@ def test_stacked_lbfgs_head_does_not_depend_on_the_generation(split, weighted):
 
 
 def test_stacked_lbfgs_does_not_depend_on_torch_threads(split):
-    # n_jobs=2 runs workers with fewer torch threads than n_jobs=1.
+    # A quick check of the code path only: products this small are never
+    # split across threads. tests/test_reproducibility.py checks whole
+    # searches at 1,000 x 1,280, where they are.
     X, y, _, _ = split
     genomes = _genomes(6, N_FEATURES, seed=7)
     before = torch.get_num_threads()
@@ -282,7 +284,8 @@ def test_stacked_lbfgs_memory_is_bounded():
 
 def test_stacked_lbfgs_search_gives_the_same_front_for_any_n_jobs():
     # The default linear head goes through the stacked engine; process
-    # workers each train their share of a generation with fewer torch threads.
+    # workers each train their share of a generation (other company in the
+    # pool). At realistic sizes: tests/test_reproducibility.py.
     from sklearn.datasets import make_classification
 
     from evoprune_sklearn import EvoPruneClassifier

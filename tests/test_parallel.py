@@ -1,4 +1,9 @@
-"""n_jobs and Dask spread evaluations without changing the result."""
+"""n_jobs and Dask spread evaluations without changing the result.
+
+These fronts are small (160 x 24) and check the mechanics (shipping the fit
+context, chunking); tests/test_reproducibility.py compares fronts bit for
+bit at 1,000 x 1,280, where thread counts change matrix products.
+"""
 
 import numpy as np
 import pytest
@@ -112,3 +117,39 @@ def test_chunks_cover_every_genome_once_with_balanced_cost():
     np.testing.assert_array_equal(np.sort(np.concatenate(chunks)), np.arange(30))
     loads = [genomes[c].sum() for c in chunks]
     assert max(loads) - min(loads) <= genomes.sum(axis=1).max() + 1
+
+
+def test_deterministic_arithmetic_restores_the_thread_setting():
+    # Scopes opened by several threads at once (the threading backend): the
+    # user's torch setting comes back once the last one closes, and inside
+    # every torch kernel runs on one thread.
+    import threading
+
+    import torch
+
+    from evoprune_sklearn._parallel import deterministic_arithmetic, parallel_map
+
+    before = torch.get_num_threads()
+    seen = []
+    barrier = threading.Barrier(2)
+
+    def worker():
+        with deterministic_arithmetic(2) as scope:
+            barrier.wait()
+            seen.append(torch.get_num_threads())
+            seen.extend(scope.map(lambda _: torch.get_num_threads(), range(4)))
+            barrier.wait()
+
+    try:
+        torch.set_num_threads(3)
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert seen == [1] * 10
+        assert torch.get_num_threads() == 3
+        assert parallel_map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

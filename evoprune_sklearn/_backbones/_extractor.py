@@ -6,6 +6,7 @@ preprocessing, extracting features once per fit in batches under
 :func:`torch.inference_mode`.
 """
 
+import itertools
 import os
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from .._images import Images, resize_batch
+from .._parallel import deterministic_arithmetic
 
 __all__ = ["Backbone", "apply_state_dict", "load_state_dict_file", "pooled_input_map"]
 
@@ -195,6 +197,10 @@ class Backbone:
     def extract(self, X, *, batch_size=64, device="cpu", verbose=0, desc="features"):
         """Features of every image, one forward pass each.
 
+        On a CPU the features do not depend on the number of torch threads:
+        each batch runs single-threaded and ``torch.get_num_threads()``
+        batches run at once.
+
         Parameters
         ----------
         X : Images or ndarray
@@ -220,11 +226,30 @@ class Backbone:
 
             batches = tqdm(batches, desc=f"backbone {self.name}: {desc}", unit="batch",
                            total=-(-n // batch_size))
-        with torch.inference_mode():
-            for start, stop, images in batches:
-                feats = self.module(self.normalize(images))
-                out[start:stop] = feats.float().cpu().numpy()
-                self.n_images_forwarded += stop - start
+
+        def forward(batch):
+            with torch.inference_mode():
+                return self.module(self.normalize(batch[2])).float().cpu().numpy()
+
+        if torch.device(device).type != "cpu":
+            for batch in batches:
+                out[batch[0]:batch[1]] = forward(batch)
+                self.n_images_forwarded += batch[1] - batch[0]
+            return out
+        # On a CPU each batch runs on one thread and the batches run side by
+        # side: a convolution's sums are then the same whatever the thread
+        # count (split across threads they are not, and the features would
+        # differ in their last bits), and it is no slower.
+        with deterministic_arithmetic() as scope:
+            window = []
+            for batch in itertools.chain(batches, [None]):  # None: flush
+                if batch is not None:
+                    window.append(batch)
+                if window and (batch is None or len(window) >= scope.n_threads):
+                    for (start, stop, _), feats in zip(window, scope.map(forward, window)):
+                        out[start:stop] = feats
+                        self.n_images_forwarded += stop - start
+                    window = []
         return out
 
     def __getstate__(self):
