@@ -137,8 +137,8 @@ def test_memory_none_and_memory_without_location_cache_nothing(tmp_path):
     X, y = images()
     for memory in (None, joblib.Memory(None, verbose=0)):
         for _ in range(2):
-            n, _ = forwards(lambda: EvoPruneClassifier(
-                backbone=spec(), memory=memory, **FAST).fit(X, y))
+            n, _ = forwards(lambda m=memory: EvoPruneClassifier(
+                backbone=spec(), memory=m, **FAST).fit(X, y))
             assert n == 1 + len(X)
     with pytest.raises((TypeError, ValueError), match="memory"):
         EvoPruneClassifier(backbone=spec(), memory=3, **FAST).fit(X, y)
@@ -226,7 +226,7 @@ def test_memory_survives_clone_get_params_and_save_load(tmp_path):
             else:
                 assert isinstance(loaded, joblib.Memory)
                 assert os.fspath(loaded.location) == os.fspath(memory.location)
-            n, proba = forwards(lambda: same.predict_proba(X))
+            n, proba = forwards(lambda s=same: s.predict_proba(X))
             assert n == 0  # served from the store
             np.testing.assert_array_equal(proba, clf.predict_proba(X))
             assert not hasattr(clf.backbone_, "_memory") or clf.backbone_._memory is None
