@@ -26,9 +26,11 @@ What is measured, in one run:
    fit, search seconds and total seconds.
 4. **GridSearchCV**, 4 candidates (``alpha`` x ``crossover_rate``) x 3 folds,
    on ``--grid-images`` photos (a stratified subset, decoded in memory: the
-   grid search slices ``X``), against one fit of the same estimator on the
-   same photos: with ``memory=`` (a fresh folder) and, unless
-   ``--no-plain-grid``, without.
+   grid search slices ``X``) with ``memory=`` (a fresh folder), and unless
+   ``--no-plain-grid`` on ``--plain-grid-images`` photos without it (a
+   smaller subset keeps it affordable), each against one fit of the same
+   estimator on the same photos (``--grid-pop``, ``--grid-evaluations``:
+   the search budget of these fits, the defaults by default).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_photos.py [--n-images 5000]
 [--grid-images 1000] [--data /tmp/evoprune_photos]``.
@@ -150,12 +152,17 @@ def main(argv=None):
                                                        "evoprune_photos"))
     parser.add_argument("--no-plain-grid", action="store_true",
                         help="skip the grid search without memory=")
+    parser.add_argument("--plain-grid-images", type=int, default=None,
+                        help="photos of the grid search without memory= (and its one-fit "
+                             "reference); --grid-images when not given")
+    parser.add_argument("--grid-pop", type=int, default=30)
+    parser.add_argument("--grid-evaluations", type=int, default=200)
     parser.add_argument("--skip-fit", action="store_true",
                         help="skip the end-to-end fit from the folder")
     args = parser.parse_args(argv)
 
     import torch
-    from sklearn.model_selection import GridSearchCV, train_test_split
+    from sklearn.model_selection import GridSearchCV
 
     from evoprune_sklearn import EvoPruneClassifier, get_backbone
     from evoprune_sklearn.datasets import load_image_folder
@@ -198,26 +205,34 @@ def main(argv=None):
               f"\n| training accuracy of the selected member | {clf.score(X, y):.3f} |",
               flush=True)
 
-    n = min(args.grid_images, args.n_images)
     X, y = load_image_folder(data, size=224, lazy=True)
+    grid = {"alpha": [0.3, 1.0], "crossover_rate": [0.9, 1.0]}
+    params = dict(random_state=0, pop_size=args.grid_pop, n_evaluations=args.grid_evaluations)
+    runs = [(args.grid_images, True)]
+    if not args.no_plain_grid:
+        runs.append((args.plain_grid_images or args.grid_images, False))
+    for n, with_memory in runs:
+        Xg, yg = subset(X, y, min(n, len(y)))
+        t1, _ = best(lambda Xg=Xg, yg=yg: EvoPruneClassifier(**params).fit(Xg, yg), 1)
+        with tempfile.TemporaryDirectory() as memory:
+            est = EvoPruneClassifier(**params, memory=memory if with_memory else None)
+            tg, _ = best(lambda est=est, Xg=Xg, yg=yg: GridSearchCV(est, grid, cv=3).fit(
+                Xg, yg), 1)
+        label = "memory=" if with_memory else "no memory"
+        print(f"\n| {len(yg)} photos at 224 px, pop {args.grid_pop}, "
+              f"{args.grid_evaluations} evaluations | seconds | x one fit |\n|---|---|---|"
+              f"\n| one fit | {t1:.1f} | 1.00 |"
+              f"\n| GridSearchCV 4 x 3, {label} | {tg:.1f} | {tg / t1:.2f} |", flush=True)
+
+
+def subset(X, y, n):
+    """A stratified subset of ``n`` photos, decoded (the grid search slices X)."""
+    from sklearn.model_selection import train_test_split
+
     index = (np.arange(len(y)) if n == len(y) else
              np.sort(train_test_split(np.arange(len(y)), train_size=n, stratify=y,
                                       random_state=0)[0]))
-    Xg, yg = np.asarray(X.take(index)), y[index]
-    grid = {"alpha": [0.3, 1.0], "crossover_rate": [0.9, 1.0]}
-    t1, _ = best(lambda: EvoPruneClassifier(random_state=0).fit(Xg, yg), 1)
-    rows = [("one fit", t1)]
-    with tempfile.TemporaryDirectory() as memory:
-        tm, _ = best(lambda: GridSearchCV(EvoPruneClassifier(random_state=0, memory=memory),
-                                          grid, cv=3).fit(Xg, yg), 1)
-        rows.append(("GridSearchCV 4 x 3, memory=", tm))
-    if not args.no_plain_grid:
-        tn, _ = best(lambda: GridSearchCV(EvoPruneClassifier(random_state=0),
-                                          grid, cv=3).fit(Xg, yg), 1)
-        rows.append(("GridSearchCV 4 x 3, no memory", tn))
-    print(f"\n| {len(yg)} photos at 224 px | seconds | x one fit |\n|---|---|---|")
-    for label, sec in rows:
-        print(f"| {label} | {sec:.1f} | {sec / t1:.2f} |", flush=True)
+    return np.asarray(X.take(index)), y[index]
 
 
 if __name__ == "__main__":

@@ -723,8 +723,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     def _features(self, Xv, *, verbose=0, desc="features"):
         if self.backbone is None:
             return np.asarray(Xv, dtype=np.float32)
+        # getattr: an estimator pickled before memory= existed has none
         return self.backbone_.extract(Xv, device=self._device, verbose=verbose, desc=desc,
-                                      memory=self.memory)
+                                      memory=getattr(self, "memory", None))
 
     # --------------------------------------------------------------------- fit
     @transactional_fit

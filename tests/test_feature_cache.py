@@ -291,3 +291,14 @@ def test_lazy_folder_with_memory_is_not_decoded_again(tmp_path, monkeypatch):
     decoded.clear()
     np.testing.assert_array_equal(again.extract_features(X), features)
     assert decoded == []
+
+
+def test_memory_is_not_a_search_parameter(tmp_path):
+    X, y = images()
+    clf = EvoPruneClassifier(backbone=spec(), memory=str(tmp_path), **FAST).fit(X, y)
+    # continuing the search without the store (or with another) is allowed
+    clf.set_params(memory=None, warm_start=True, n_evaluations=12).fit(X, y)
+    assert clf.n_evaluations_ == 12
+    if native_bf16("cpu"):  # precision is one: other features, another problem
+        with pytest.raises(ValueError, match="precision"):
+            clf.set_params(precision="bf16").fit(X, y)
