@@ -220,6 +220,17 @@ class FeatureStore:
         digests : list of bytes
         features : ndarray of shape (n_images, n_features)
         """
+        if getattr(self, "_unwritable", False):
+            return
+        try:
+            self._write(digests, features)
+        except OSError as exc:  # a read-only or full disk: the fit goes on uncached
+            self._unwritable = True
+            warnings.warn(
+                f"Cannot write to the feature cache {self.directory!r} ({exc}); "
+                "features are not stored.", UserWarning, stacklevel=3)
+
+    def _write(self, digests, features):
         os.makedirs(self.directory, exist_ok=True)
         digests = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 16)
         features = np.ascontiguousarray(features, dtype=np.float32)

@@ -302,3 +302,13 @@ def test_memory_is_not_a_search_parameter(tmp_path):
     if native_bf16("cpu"):  # precision is one: other features, another problem
         with pytest.raises(ValueError, match="precision"):
             clf.set_params(precision="bf16").fit(X, y)
+
+
+def test_an_unwritable_store_warns_and_the_fit_goes_on(tmp_path):
+    X, y = images()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")  # the store cannot be created under it
+    with pytest.warns(UserWarning, match="Cannot write to the feature cache"):
+        clf = EvoPruneClassifier(backbone=spec(), memory=str(blocker), **FAST).fit(X, y)
+    with pytest.warns(UserWarning, match="Cannot write to the feature cache"):
+        assert clf.score(X, y) > 0.9
