@@ -205,6 +205,7 @@ def main(argv=None):
               f"\n| training accuracy of the selected member | {clf.score(X, y):.3f} |",
               flush=True)
 
+    count_forwards()
     X, y = load_image_folder(data, size=224, lazy=True)
     grid = {"alpha": [0.3, 1.0], "crossover_rate": [0.9, 1.0]}
     params = dict(random_state=0, pop_size=args.grid_pop, n_evaluations=args.grid_evaluations)
@@ -213,16 +214,38 @@ def main(argv=None):
         runs.append((args.plain_grid_images or args.grid_images, False))
     for n, with_memory in runs:
         Xg, yg = subset(X, y, min(n, len(y)))
+        before = FORWARDED[0]
         t1, _ = best(lambda Xg=Xg, yg=yg: EvoPruneClassifier(**params).fit(Xg, yg), 1)
+        n1, before = FORWARDED[0] - before, FORWARDED[0]
         with tempfile.TemporaryDirectory() as memory:
             est = EvoPruneClassifier(**params, memory=memory if with_memory else None)
             tg, _ = best(lambda est=est, Xg=Xg, yg=yg: GridSearchCV(est, grid, cv=3).fit(
                 Xg, yg), 1)
+        ng = FORWARDED[0] - before
         label = "memory=" if with_memory else "no memory"
         print(f"\n| {len(yg)} photos at 224 px, pop {args.grid_pop}, "
-              f"{args.grid_evaluations} evaluations | seconds | x one fit |\n|---|---|---|"
-              f"\n| one fit | {t1:.1f} | 1.00 |"
-              f"\n| GridSearchCV 4 x 3, {label} | {tg:.1f} | {tg / t1:.2f} |", flush=True)
+              f"{args.grid_evaluations} evaluations | seconds | x one fit | "
+              "images through the backbone |\n|---|---|---|---|"
+              f"\n| one fit | {t1:.1f} | 1.00 | {n1} |"
+              f"\n| GridSearchCV 4 x 3, {label} | {tg:.1f} | {tg / t1:.2f} | {ng} |",
+              flush=True)
+
+
+# Images through the network in Backbone.extract (training, scoring and the
+# ODIN objective's OoD images; not the one-image probe of each new backbone).
+FORWARDED = [0]
+
+
+def count_forwards():
+    from evoprune_sklearn._backbones._extractor import Backbone
+
+    forward = Backbone._forward
+
+    def counted(self, X, *args, **kwargs):
+        FORWARDED[0] += len(X)
+        return forward(self, X, *args, **kwargs)
+
+    Backbone._forward = counted
 
 
 def subset(X, y, n):
