@@ -30,7 +30,10 @@ What is measured, in one run:
    ``--no-plain-grid`` on ``--plain-grid-images`` photos without it (a
    smaller subset keeps it affordable), each against one fit of the same
    estimator on the same photos (``--grid-pop``, ``--grid-evaluations``:
-   the search budget of these fits, the defaults by default).
+   the search budget of these fits, the defaults by default), with the
+   number of images that went through the backbone (training, scoring and
+   the ODIN objective's synthetic OoD images; a fit from the store counts
+   none).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_photos.py [--n-images 5000]
 [--grid-images 1000] [--data /tmp/evoprune_photos]``.
