@@ -24,11 +24,12 @@ __all__ = ["data_fingerprint", "search_parameters", "search_fingerprint",
 # for any n_jobs (heads are pure functions of their genomes), verbosity only
 # prints, selection and ensemble pick members after the search. The budget
 # and the stop criteria say how far a search goes, not where it goes, so a
-# search may be continued with other ones (see SearchState.open).
+# search may be continued with other ones (see SearchState.open). A feature
+# store (memory) gives the features the backbone would.
 _NOT_SEARCH_PARAMETERS = frozenset({
     "checkpoint", "verbose", "n_jobs", "selection", "ensemble", "ensemble_voting",
     "n_evaluations", "warm_start", "max_time", "n_iter_no_change",
-    "hypervolume_tol", "callbacks",
+    "hypervolume_tol", "callbacks", "memory",
 })
 
 

@@ -19,6 +19,7 @@ a lazy :class:`~evoprune_sklearn.datasets.ImageFolderArray`) together with its
 ``[0, 1]`` at a given size, in batches, and ``uint8`` channels-last arrays).
 """
 
+import hashlib
 import numbers
 
 import numpy as np
@@ -130,7 +131,7 @@ def _check_values(X, name):
             )
 
 
-def to_unit_tensor(X, spec):
+def to_unit_tensor(X, spec, *, channels_last=False):
     """Convert images to a float32 ``(n, 3, H, W)`` tensor in ``[0, 1]``.
 
     Parameters
@@ -138,6 +139,11 @@ def to_unit_tensor(X, spec):
     X : ndarray
         Images in the layout described by ``spec``.
     spec : ImageSpec
+    channels_last : bool, default=False
+        Return the tensor in :data:`torch.channels_last` memory format (the
+        same values, stored pixel by pixel): what convolutions run fastest
+        on, and for ``(n, H, W, C)`` arrays a conversion without a
+        transposing copy.
 
     Returns
     -------
@@ -145,17 +151,19 @@ def to_unit_tensor(X, spec):
     """
     arr = np.asarray(X)
     if arr.ndim == 3:
-        arr = arr[:, None, :, :]
-    elif spec.channels_last:
-        arr = np.moveaxis(arr, -1, 1)
+        arr = arr[:, :, :, None]
+    elif not spec.channels_last:
+        arr = np.moveaxis(arr, 1, -1)
     scale = 255.0 if arr.dtype.kind in "ui" else 1.0
-    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    # (n, H, W, C) in memory, viewed as (n, C, H, W): channels-last storage.
+    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(0, 3, 1, 2)
     if scale != 1.0:
         t = t / scale
     t = t.clamp_(0.0, 1.0)
     if t.shape[1] == 1:
         t = t.expand(-1, 3, -1, -1)
-    return t.contiguous()
+    return t.contiguous(memory_format=torch.channels_last if channels_last
+                        else torch.contiguous_format)
 
 
 def resize_batch(images, size):
@@ -325,10 +333,35 @@ class Images:
         unit = to_unit_tensor(self.rows(index), self.spec)
         return unit if size is None else resize_batch(unit, size)
 
-    def batches(self, batch_size=64, *, size=None, device="cpu"):
+    def row_digests(self, index=None):
+        """One digest per image, of its pixels (what a feature cache is keyed by).
+
+        Two images with the same values, dtype and layout have the same
+        digest, wherever they sit in which array.
+
+        Parameters
+        ----------
+        index : slice, array-like of int or None, default=None
+
+        Returns
+        -------
+        digests : list of bytes
+            16 bytes each.
+        """
+        rows = self.rows(index)
+        head = f"{rows.dtype.str}|{rows.shape[1:]}|{self.spec.channels_last}|".encode()
+        out = []
+        for row in rows:
+            h = hashlib.blake2b(head, digest_size=16)
+            h.update(memoryview(np.ascontiguousarray(row)).cast("B"))
+            out.append(h.digest())
+        return out
+
+    def batches(self, batch_size=64, *, size=None, device="cpu", channels_last=False):
         """Iterate over the images as tensors, ``batch_size`` at a time.
 
-        Only one batch is held (and, for a lazy folder, decoded) at a time.
+        Only a few batches are held (and, for a lazy folder, decoded) at a
+        time.
 
         Parameters
         ----------
@@ -336,6 +369,8 @@ class Images:
         size : int, tuple of int or None, default=None
             Output size, as in :meth:`to_tensor`.
         device : str or torch.device, default="cpu"
+        channels_last : bool, default=False
+            Tensors in :data:`torch.channels_last` memory format.
 
         Yields
         ------
@@ -347,7 +382,15 @@ class Images:
         n = len(self)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            yield start, stop, self.to_tensor(size, slice(start, stop)).to(device)
+            yield start, stop, self._batch_tensor(
+                self.rows(slice(start, stop)), size, device, channels_last)
+
+    def _batch_tensor(self, rows, size, device, channels_last):
+        unit = to_unit_tensor(rows, self.spec, channels_last=channels_last)
+        if size is not None:
+            unit = resize_batch(unit, size)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return unit.to(device).contiguous(memory_format=fmt)
 
     def to_uint8(self, index=None):
         """The images as ``uint8`` RGB ``(n, H, W, 3)``, as the backbone sees them.

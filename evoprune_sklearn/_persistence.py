@@ -12,7 +12,8 @@ The writer is generic over fitted attributes: every attribute of the
 estimator that is not a parameter is written, whatever its name, as long as
 its value is built from JSON values (None, bool, int, float, str),
 lists, tuples, dicts, numpy arrays and scalars, torch tensors, paths,
-``numpy.random.RandomState`` and the package classes listed in
+``numpy.random.RandomState``, ``joblib.Memory`` (by its location) and the
+package classes listed in
 ``_CLASSES``. Any other type raises a TypeError naming the attribute: nothing
 is silently dropped.
 
@@ -39,6 +40,7 @@ import tempfile
 import types
 import warnings
 
+import joblib
 import numpy as np
 import torch
 from safetensors import safe_open
@@ -136,6 +138,10 @@ class _Writer:
             return self._tensor(value, where)
         if isinstance(value, os.PathLike):
             return {"$": "path", "v": os.fspath(value)}
+        if type(value) is joblib.Memory:  # memory=: a feature store, by its location
+            location = value.location
+            return {"$": "memory",
+                    "v": None if location is None else os.fspath(location)}
         if type(value) is np.random.RandomState:
             return {"$": "RandomState",
                     "v": self.encode(value.get_state(legacy=True), f"{where}.state")}
@@ -381,6 +387,11 @@ class _Reader:
         if not isinstance(node["v"], str):
             self._bad("bad path")
         return pathlib.Path(node["v"])
+
+    def _decode_memory(self, node):
+        if node["v"] is not None and not isinstance(node["v"], str):
+            self._bad("bad memory")
+        return joblib.Memory(node["v"], verbose=0)
 
     def _decode_RandomState(self, node):
         rs = np.random.RandomState()

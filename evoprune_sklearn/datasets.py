@@ -1,6 +1,9 @@
 """Image data: the bundled demo set and class-per-folder image folders."""
 
+import hashlib
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -117,6 +120,30 @@ def _header_size(file):
     return height, width
 
 
+def _header_sizes(files, path):
+    """``{file: (H, W)}`` of every file; one error naming all unreadable ones."""
+    sizes, bad = {}, []
+    for file in files:
+        try:
+            sizes[file] = _header_size(file)
+        except ValueError as exc:
+            bad.append(str(exc.__cause__ or exc))
+            bad[-1] = f"{file!r} ({bad[-1]})"
+    if bad:
+        shown = "; ".join(bad[:10])
+        more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise ValueError(
+            f"Cannot read image file {shown}{more}: {len(bad)} of the {len(files)} "
+            f"files in {os.fspath(path)!r} are not readable images. Remove or "
+            "replace them."
+        )
+    return sizes
+
+
+def _default_workers():
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 class ImageFolderArray(Images):
     """The images of a folder, decoded only when indexed.
 
@@ -126,8 +153,12 @@ class ImageFolderArray(Images):
     just the images asked for), and ``np.asarray`` (decodes everything).
     :class:`~evoprune_sklearn.EvoPruneClassifier` accepts it as ``X`` and
     decodes one backbone batch at a time, so memory does not grow with the
-    number of images. It is an :class:`~evoprune_sklearn._images.Images`
-    (always channels-last RGB), so everything that takes images takes it.
+    number of images. Files are decoded by ``n_workers`` threads (Pillow
+    releases the GIL while it decodes), up to two batches ahead of the
+    backbone's forward pass, and always put back in order: the images, and
+    so the features and the fit, do not depend on ``n_workers``. It is an
+    :class:`~evoprune_sklearn._images.Images` (always channels-last RGB),
+    so everything that takes images takes it.
 
     Parameters
     ----------
@@ -138,6 +169,9 @@ class ImageFolderArray(Images):
         must then be the same for every file).
     height, width : int
         Size of every decoded image.
+    n_workers : int, default=None
+        Threads decoding files; None uses up to 4 (at most the number of
+        CPUs), 1 decodes in the calling thread.
 
     Examples
     --------
@@ -160,11 +194,32 @@ class ImageFolderArray(Images):
     dtype = np.dtype(np.uint8)
     ndim = 4
 
-    def __init__(self, files, size, height, width):
+    def __init__(self, files, size, height, width, n_workers=None):
         self.files = list(files)
         self.size = size
         self.height = int(height)
         self.width = int(width)
+        if n_workers is not None and (not isinstance(n_workers, (int, np.integer))
+                                      or isinstance(n_workers, bool) or n_workers < 1):
+            raise ValueError(f"n_workers must be a positive integer or None, got "
+                             f"{n_workers!r}.")
+        self.n_workers = n_workers
+
+    def _workers(self):
+        return _default_workers() if self.n_workers is None else int(self.n_workers)
+
+    def _decode_rows(self, index, pool=None):
+        """The images of ``index`` stacked, decoded in order by ``pool``'s threads."""
+        out = np.empty((len(index), self.height, self.width, 3), dtype=np.uint8)
+        if pool is None and self._workers() > 1 and len(index) > 1:
+            with ThreadPoolExecutor(self._workers(), thread_name_prefix="evoprune-decode") \
+                    as pool:
+                return self._decode_rows(index, pool)
+        images = (map(self._read, map(int, index)) if pool is None
+                  else pool.map(self._read, map(int, index)))
+        for j, image in enumerate(images):  # map yields in order, whatever finishes first
+            out[j] = image
+        return out
 
     @property
     def shape(self):
@@ -199,10 +254,55 @@ class ImageFolderArray(Images):
             index = np.arange(len(self))[np.asarray(key)]
             if index.ndim != 1:
                 raise IndexError("ImageFolderArray takes 1-D indices only.")
-        out = np.empty((len(index), self.height, self.width, 3), dtype=np.uint8)
-        for j, i in enumerate(index):
-            out[j] = self._read(int(i))
-        return out
+        return self._decode_rows(index)
+
+    def batches(self, batch_size=64, *, size=None, device="cpu", channels_last=False):
+        """Iterate over the images as tensors, decoded ahead by worker threads.
+
+        Parameters
+        ----------
+        batch_size : int, default=64
+        size : int, tuple of int or None, default=None
+            Output size (antialiased bilinear); None keeps the decoded size.
+        device : str or torch.device, default="cpu"
+        channels_last : bool, default=False
+            Tensors in :data:`torch.channels_last` memory format.
+
+        Yields
+        ------
+        start, stop : int
+            The rows of the batch.
+        images : torch.Tensor
+            ``(stop - start, 3, H, W)`` on ``device``.
+        """
+        n = len(self)
+        if self._workers() == 1:
+            yield from super().batches(batch_size, size=size, device=device,
+                                       channels_last=channels_last)
+            return
+        pool = ThreadPoolExecutor(self._workers(), thread_name_prefix="evoprune-decode")
+        starts = iter(range(0, n, batch_size))
+        pending = deque()
+
+        def submit():
+            start = next(starts, None)
+            if start is not None:
+                stop = min(start + batch_size, n)
+                pending.append((start, stop, [pool.submit(self._read, i)
+                                              for i in range(start, stop)]))
+
+        try:
+            # Two batches in flight: the threads decode while the caller
+            # runs the backbone on the batch before.
+            submit()
+            submit()
+            while pending:
+                start, stop, futures = pending.popleft()
+                submit()
+                rows = np.stack([f.result() for f in futures])  # in order
+                yield start, stop, self._batch_tensor(rows, size, device, channels_last)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def __array__(self, dtype=None, copy=None):
         X = self[:]
@@ -234,7 +334,35 @@ class ImageFolderArray(Images):
         else:
             rows = np.arange(len(self))[np.asarray(index)]
         return ImageFolderArray([self.files[int(i)] for i in rows], self.size,
-                                self.height, self.width)
+                                self.height, self.width, n_workers=self.n_workers)
+
+    def row_digests(self, index=None):
+        """One digest per image, of its file's bytes and the decoded size.
+
+        What a feature cache is keyed by: reading the files is far cheaper
+        than decoding them, and a cached image is never decoded.
+
+        Parameters
+        ----------
+        index : slice, array-like of int or None, default=None
+
+        Returns
+        -------
+        digests : list of bytes
+            16 bytes each.
+        """
+        rows = range(len(self)) if index is None else (
+            range(len(self))[index] if isinstance(index, slice)
+            else np.arange(len(self))[np.asarray(index)])
+        head = f"file|{self.size}|{self.height}|{self.width}|".encode()
+        out = []
+        for i in rows:
+            h = hashlib.blake2b(head, digest_size=16)
+            with open(self.files[int(i)], "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            out.append(h.digest())
+        return out
 
     def fingerprint(self):
         """A digest of the file list, sizes and modification times.
@@ -251,7 +379,7 @@ class ImageFolderArray(Images):
         return h.hexdigest()
 
 
-def load_image_folder(path, size=224, *, lazy=False):
+def load_image_folder(path, size=224, *, lazy=False, n_workers=None):
     """Load a class-per-subfolder image folder.
 
     The layout users' own data comes in::
@@ -272,9 +400,13 @@ def load_image_folder(path, size=224, *, lazy=False):
         they are used (one backbone batch at a time inside
         :class:`~evoprune_sklearn.EvoPruneClassifier`), so memory stays flat
         however many images the folder holds. Every file's header is checked
-        now (unreadable files and, with ``size=None``, mixed sizes are
-        reported at once); a file whose image data is corrupt is reported
-        when it is decoded.
+        now, lazy or not: unreadable files are reported together, in one
+        ValueError naming them (and, with ``size=None``, mixed sizes too); a
+        file whose image data is corrupt is reported when it is decoded.
+    n_workers : int, default=None
+        Threads decoding the files, in parallel with the backbone when
+        ``lazy=True``; None uses up to 4 (at most the number of CPUs), 1
+        decodes in one thread. The images are the same for any value.
 
     Returns
     -------
@@ -302,14 +434,14 @@ def load_image_folder(path, size=224, *, lazy=False):
         raise ValueError(f"size must be a positive integer or None, got {size!r}.")
     files = _list_folder(path)
     y = np.array([label for _, label in files], dtype=object)
-    if lazy:
-        if size is not None:
-            for f, _ in files:
-                _header_size(f)
-            return ImageFolderArray([f for f, _ in files], size, size, size), y
+    paths = [f for f, _ in files]
+    sizes = _header_sizes(paths, path)
+    if size is not None:
+        height = width = size
+    else:
         shapes = {}
-        for f, _ in files:
-            shapes.setdefault(_header_size(f), f)
+        for f in paths:
+            shapes.setdefault(sizes[f], f)
         if len(shapes) > 1:
             raise ValueError(
                 f"Images in {os.fspath(path)!r} have different sizes "
@@ -317,13 +449,5 @@ def load_image_folder(path, size=224, *, lazy=False):
                 "to resize them to one size."
             )
         (height, width), = shapes
-        return ImageFolderArray([f for f, _ in files], None, height, width), y
-    images = [_read_image(f, size) for f, _ in files]
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"Images in {os.fspath(path)!r} have different sizes {sorted(shapes)}; "
-            "pass size= to resize them to one size."
-        )
-    X = np.stack(images)
-    return X, y
+    X = ImageFolderArray(paths, size, height, width, n_workers=n_workers)
+    return (X if lazy else X[:]), y

@@ -4,8 +4,17 @@
 ``EvoPruneClassifier.backbone_`` holds: the network frozen, with its
 preprocessing, extracting features once per fit in batches under
 :func:`torch.inference_mode`.
+
+Extraction runs near the machine's limit: images and convolution weights in
+:data:`torch.channels_last` memory format (the features equal those of the
+plain NCHW forward within float32 rounding; ``benchmarks/bench_photos.py``
+measures the gain), optionally under bfloat16 autocast
+(``precision="bf16"``) where the hardware computes in bfloat16 natively,
+and, with a feature store (``memory=``), only for images not seen before.
 """
 
+import contextlib
+import functools
 import itertools
 import os
 
@@ -13,10 +22,71 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._feature_cache import CHUNK_ROWS, open_store
 from .._images import Images, resize_batch
 from .._parallel import deterministic_arithmetic
 
-__all__ = ["Backbone", "apply_state_dict", "load_state_dict_file", "pooled_input_map"]
+__all__ = ["PRECISIONS", "Backbone", "apply_state_dict", "check_precision",
+           "load_state_dict_file", "native_bf16", "pooled_input_map"]
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@functools.cache
+def _cpu_bf16_flags():
+    """Whether the CPU computes in bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:  # not Linux: no way to tell, so no native bfloat16
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def native_bf16(device="cpu"):
+    """Whether ``device`` computes in bfloat16 natively.
+
+    CPUs with AVX512-BF16 or AMX instructions (read from ``/proc/cpuinfo``),
+    and CUDA devices that support bfloat16. Elsewhere bfloat16 is emulated,
+    slower than float32.
+
+    Parameters
+    ----------
+    device : str or torch.device, default="cpu"
+
+    Returns
+    -------
+    bool
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return _cpu_bf16_flags() and torch.backends.mkldnn.is_available()
+    return False
+
+
+def check_precision(precision, device="cpu"):
+    """Refuse ``precision="bf16"`` where ``device`` would only emulate it.
+
+    Parameters
+    ----------
+    precision : {"fp32", "bf16"}
+    device : str or torch.device, default="cpu"
+
+    Raises
+    ------
+    ValueError
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    if precision == "bf16" and not native_bf16(device):
+        raise ValueError(
+            f"precision='bf16' needs native bfloat16 arithmetic (a CPU with "
+            f"AVX512-BF16 or AMX, or a CUDA GPU with bfloat16); device "
+            f"{str(device)!r} has none, where bfloat16 would be slower than "
+            "float32. Use precision='fp32'."
+        )
 
 
 # -------------------------------------------------------------- weight files
@@ -100,7 +170,12 @@ class Backbone:
     n_features : int
         Width of the feature vector (measured by a probe forward pass).
     n_images_forwarded : int
-        Images passed through :meth:`extract` so far.
+        Images passed through the network by :meth:`extract` so far (not
+        those served from a feature store).
+    precision : {"fp32", "bf16"}
+        Arithmetic of :meth:`extract`: float32, or bfloat16 autocast
+        (``torch.autocast``; the features are returned as float32). Set by
+        ``EvoPruneClassifier(precision=...)``; ``"fp32"`` by default.
 
     Examples
     --------
@@ -111,6 +186,9 @@ class Backbone:
     >>> backbone.extract(X).shape
     (2, 512)
     """
+
+    precision = "fp32"  # a class default: also for backbones pickled before 0.3
+    _memory = None  # the feature store of extract calls that name none (see caching)
 
     def __init__(self, name, module, input_size, mean, std, feature_map=None):
         self.name = name
@@ -194,12 +272,39 @@ class Backbone:
                 return self.feature_map(self.module, x)
             return pooled_input_map(self.module, x, self.name)
 
-    def extract(self, X, *, batch_size=64, device="cpu", verbose=0, desc="features"):
+    def _autocast(self, device):
+        device = torch.device(device)
+        if self.precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def caching(self, memory):
+        """Use the feature store ``memory`` in every :meth:`extract` call inside.
+
+        So that the objectives' own extractions during a fit (the ODIN
+        objective's OoD images) use the estimator's ``memory=`` too.
+
+        Parameters
+        ----------
+        memory : None, str, path-like or joblib.Memory
+        """
+        self._memory = memory
+        try:
+            yield self
+        finally:
+            del self._memory
+
+    def extract(self, X, *, batch_size=64, device="cpu", verbose=0, desc="features",
+                memory=None):
         """Features of every image, one forward pass each.
 
-        On a CPU the features do not depend on the number of torch threads:
-        each batch runs single-threaded and ``torch.get_num_threads()``
-        batches run at once.
+        Images and convolution weights go through the network in
+        :data:`torch.channels_last` memory format (on the CPU and CUDA),
+        under bfloat16 autocast when ``precision="bf16"``. On a CPU the
+        features do not depend on the number of torch threads: each batch
+        runs single-threaded and ``torch.get_num_threads()`` batches run at
+        once.
 
         Parameters
         ----------
@@ -211,16 +316,48 @@ class Backbone:
             Show a progress bar when positive.
         desc : str, default="features"
             Progress bar label.
+        memory : None, str, path-like or joblib.Memory, default=None
+            A feature store: features of images extracted before by this
+            network (same weights, input size, precision and device type)
+            are read from it, the others extracted and added (see
+            ``EvoPruneClassifier(memory=...)``). None uses the store of an
+            enclosing :meth:`caching` block, if any.
 
         Returns
         -------
         features : ndarray of shape (n_samples, n_features), dtype float32
         """
         X = Images.of(X)
+        store = open_store(self._memory if memory is None else memory, self, device)
+        if store is None:
+            return self._forward(X, batch_size, device, verbose, desc)
+        digests = X.row_digests()
+        out, found = store.lookup(digests)
+        missing = np.flatnonzero(~found)
+        if len(missing) == 0:
+            return out
+        todo = X if len(missing) == len(X) else X.take(missing)
+        done = [0]
+
+        def keep(stop, feats):
+            # Stored as it goes: an interrupted extraction keeps its work.
+            if stop - done[0] >= CHUNK_ROWS or stop == len(missing):
+                store.add([digests[i] for i in missing[done[0]:stop]], feats[done[0]:stop])
+                done[0] = stop
+
+        out[missing] = self._forward(todo, batch_size, device, verbose, desc, keep)
+        return out
+
+    def _forward(self, X, batch_size, device, verbose, desc, on_batch=None):
         n = len(X)
         out = np.empty((n, self.n_features), dtype=np.float32)
-        self.module.to(device)
-        batches = X.batches(batch_size, size=self.input_size, device=device)
+        fast = torch.device(device).type in ("cpu", "cuda")
+        # channels-last weights and images: the same values, faster
+        # convolutions (within float32 rounding of the NCHW forward)
+        self.module.to(device, memory_format=torch.channels_last if fast
+                       else torch.contiguous_format)
+        batches = X.batches(batch_size, size=self.input_size, device=device,
+                            channels_last=fast)
         if verbose:
             from tqdm.auto import tqdm
 
@@ -228,13 +365,19 @@ class Backbone:
                            total=-(-n // batch_size))
 
         def forward(batch):
-            with torch.inference_mode():
+            # autocast and inference mode are per thread: entered where it runs
+            with torch.inference_mode(), self._autocast(device):
                 return self.module(self.normalize(batch[2])).float().cpu().numpy()
+
+        def keep(start, stop, feats):
+            out[start:stop] = feats
+            self.n_images_forwarded += stop - start
+            if on_batch is not None:
+                on_batch(stop, out)
 
         if torch.device(device).type != "cpu":
             for batch in batches:
-                out[batch[0]:batch[1]] = forward(batch)
-                self.n_images_forwarded += batch[1] - batch[0]
+                keep(batch[0], batch[1], forward(batch))
             return out
         # On a CPU each batch runs on one thread and the batches run side by
         # side: a convolution's sums are then the same whatever the thread
@@ -247,8 +390,7 @@ class Backbone:
                     window.append(batch)
                 if window and (batch is None or len(window) >= scope.n_threads):
                     for (start, stop, _), feats in zip(window, scope.map(forward, window)):
-                        out[start:stop] = feats
-                        self.n_images_forwarded += stop - start
+                        keep(start, stop, feats)
                     window = []
         return out
 
