@@ -54,8 +54,8 @@ from evoprune_sklearn._ensemble import member_logits, score_ood
 from evoprune_sklearn._ood import synthetic_ood_images
 from evoprune_sklearn.datasets import load_digits_images
 from evoprune_sklearn.objectives import FeatureBank, logit_ood_scores, ood_auroc
-from evoprune_sklearn.robustness import AveragedLogits, attack_accuracy
 from evoprune_sklearn.objectives._adversarial import attack_images, calibrate_eps
+from evoprune_sklearn.robustness import AveragedLogits, attack_accuracy
 
 LOGIT_METHODS = ("msp", "energy", "entropy", "mutual_info", "odin")
 FEATURE_METHODS = ("knn", "mahalanobis")

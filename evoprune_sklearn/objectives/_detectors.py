@@ -31,6 +31,7 @@ import numbers
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -112,7 +113,7 @@ def logit_ood_scores(logits, method="msp", temperature=1.0):
     if method == "mutual_info":
         p = _softmax(z)
         # H(mean p) >= mean H(p) (concavity); clip float round-off below 0
-        return -np.maximum(_entropy(p.mean(axis=0)) - _entropy(p).mean(axis=0), 0.0)
+        return 0.0 - np.maximum(_entropy(p.mean(axis=0)) - _entropy(p).mean(axis=0), 0.0)
     if method == "odin":
         return _softmax(z / T).max(axis=-1).mean(axis=0)
     raise ValueError(f"method must be one of {LOGIT_SCORES}, got {method!r}.")
@@ -160,6 +161,25 @@ class FeatureBank:
         self._cov = centred.T @ centred / len(centred)
         self._centred = centred
 
+    def _whitener(self, cols):
+        """Cholesky factor of the shrunk shared covariance, and whitened means.
+
+        The last one is kept: a candidate's in- and out-of-distribution
+        samples are scored with the same columns one after the other.
+        """
+        key = cols.tobytes()
+        if getattr(self, "_cached", (None,))[0] == key:
+            return self._cached[1]
+        cov = self._cov[np.ix_(cols, cols)]
+        shrink = ledoit_wolf_shrinkage(self._centred[:, cols], assume_centered=True)
+        mu = np.trace(cov) / len(cols)
+        cov = (1.0 - shrink) * cov + shrink * mu * np.eye(len(cols))
+        cov += 1e-9 * max(mu, 1e-12) * np.eye(len(cols))
+        chol = np.linalg.cholesky(cov)
+        wm = solve_triangular(chol, self._means[:, cols].T, lower=True).T
+        self._cached = (key, (chol, wm))
+        return chol, wm
+
     def score(self, X, method="knn", mask=None, k=10):
         """Scores of new features; higher means more in-distribution.
 
@@ -187,20 +207,13 @@ class FeatureBank:
             sim = x @ bank.T
             kk = min(int(k), bank.shape[0])
             kth = -np.partition(-sim, kk - 1, axis=1)[:, kk - 1]
-            return -np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
+            return 0.0 - np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
         if method == "mahalanobis":
-            cov = self._cov[np.ix_(cols, cols)]
-            shrink = ledoit_wolf_shrinkage(self._centred[:, cols], assume_centered=True)
-            mu = np.trace(cov) / len(cols)
-            cov = (1.0 - shrink) * cov + shrink * mu * np.eye(len(cols))
-            cov += 1e-9 * max(mu, 1e-12) * np.eye(len(cols))
-            chol = np.linalg.cholesky(cov)
-            means = self._means[:, cols]
+            chol, wm = self._whitener(cols)
             # ||L^-1 (x - m)||^2 = ||L^-1 x||^2 - 2 (L^-1 x).(L^-1 m) + ||L^-1 m||^2
-            wx = np.linalg.solve(chol, X[:, cols].T).T
-            wm = np.linalg.solve(chol, means.T).T
+            wx = solve_triangular(chol, X[:, cols].T, lower=True).T
             d2 = ((wx**2).sum(1)[:, None] - 2.0 * wx @ wm.T + (wm**2).sum(1)[None, :])
-            return -d2.min(axis=1)
+            return 0.0 - d2.min(axis=1)
         raise ValueError(f"method must be one of {FEATURE_SCORES}, got {method!r}.")
 
 
