@@ -1182,7 +1182,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
               information of Lakshminarayanan et al. (2017); 0 for a single
               member, so use it for ensembles only;
             - ``"odin"``: the members' mean ODIN score
-              ``max softmax(logits / T)`` (the score before version 0.3).
+              ``max softmax(logits / T)`` (the only score of earlier versions).
 
             The default was chosen by AUROC on each fit's validation fold
             against the built-in synthetic OoD set, never on test data
