@@ -153,13 +153,12 @@ class FeatureBank:
     def __init__(self, features, labels):
         self.features = np.asarray(features, dtype=np.float64)
         self.labels = np.asarray(labels)
-        self._unit = _unit_rows(self.features)
         self._classes = np.unique(self.labels)
         self._means = np.stack([self.features[self.labels == c].mean(axis=0)
                                 for c in self._classes])
-        centred = self.features - self._means[np.searchsorted(self._classes, self.labels)]
-        self._cov = centred.T @ centred / len(centred)
-        self._centred = centred
+        self._centred = (self.features
+                         - self._means[np.searchsorted(self._classes, self.labels)])
+        self._cov = None  # the shared covariance, when "mahalanobis" first needs it
 
     def _whitener(self, cols):
         """Cholesky factor of the shrunk shared covariance, and whitened means.
@@ -170,6 +169,8 @@ class FeatureBank:
         key = cols.tobytes()
         if getattr(self, "_cached", (None,))[0] == key:
             return self._cached[1]
+        if self._cov is None:
+            self._cov = self._centred.T @ self._centred / len(self._centred)
         cov = self._cov[np.ix_(cols, cols)]
         shrink = ledoit_wolf_shrinkage(self._centred[:, cols], assume_centered=True)
         mu = np.trace(cov) / len(cols)
