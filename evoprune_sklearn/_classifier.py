@@ -34,6 +34,7 @@ from ._checkpoint import check_checkpoint_path, open_search_state, transactional
 from ._engine import TrainingConfig, refit_members, train_heads
 from ._ensemble import (
     DEFAULT_MEMBERS,
+    DEFAULT_OOD_METHOD,
     DEFAULT_VOTING,
     check_members_spec,
     check_ood_method,
@@ -1151,7 +1152,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"voting must be 'soft' or 'hard', got {voting!r}.")
         return self._ensemble_labels(X, members, voting, "members")
 
-    def ensemble_ood_score(self, X, members=DEFAULT_MEMBERS, method="knn",
+    def ensemble_ood_score(self, X, members=DEFAULT_MEMBERS, method=DEFAULT_OOD_METHOD,
                            temperature=None, k=10):
         """Out-of-distribution score of an ensemble (or of one member).
 
