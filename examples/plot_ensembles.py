@@ -98,15 +98,6 @@ results = pd.DataFrame(rows).set_index("model").round(3)
 results
 
 # %%
-# Other scores of the same ensemble: the members' disagreement (mutual
-# information, which needs several members) and their mean ODIN score (the
-# score of the ``"robustness"`` objective, and of ``ensemble_ood_score``
-# before it had ``method=``).
-for method in ("mutual_info", "odin"):
-    score = clf.ensemble_ood_score(X_mixed, members=("top", 5), method=method)
-    print(f"top 5, {method}: OoD AUROC {roc_auc_score(is_digit, score):.3f}")
-
-# %%
 # Every member, and the ensembles
 # -------------------------------
 # Each dot is one front member; the horizontal lines are the ensembles. The
