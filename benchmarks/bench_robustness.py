@@ -6,6 +6,8 @@ For each mode this runs the search of issue 15: the bundled digits at 64 px
 table per mode with these columns:
 
 - ``s/eval``: seconds of the whole fit divided by the evaluations (wall);
+- ``search s/eval``: the same without the feature pass (``fit_time_["search"]``),
+  which is paid once per fit whatever the number of evaluations;
 - ``cpu s/eval``: CPU seconds of this process for the fit, divided likewise
   (less sensitive than wall time to other jobs on a shared machine);
 - ``rob cpu s/cand``: CPU seconds of the robustness objective alone per
@@ -21,10 +23,13 @@ for example a worktree of the code before issue 15::
 
     git worktree add /tmp/robust-before b658162
     PYTHONPATH=. python benchmarks/bench_robustness.py --before /tmp/robust-before \\
-        --before-modes fgsm --before-evaluations 8
+        --before-modes fgsm
 
-The old PGD costs about 34 s per evaluation on a quiet 2-core machine, so by
-default "before" runs FGSM only, with fewer evaluations.
+"Before" and "after" run the same number of evaluations (``--n-evaluations``)
+unless ``--before-evaluations`` says otherwise, so that the fixed feature pass
+is spread over equally many evaluations in both rows; ``search s/eval`` leaves
+it out altogether. The old PGD costs about 34 s per evaluation on a quiet
+2-core machine, so by default "before" runs FGSM only.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_robustness.py [--modes odin,fgsm,pgd]``.
 """
@@ -97,6 +102,7 @@ def run_mode(mode, n_evaluations, pop_size, threads):
     calls = max(box["calls"], 1)
     row = {
         "s/eval": wall / n_eval,
+        "search s/eval": getattr(clf, "fit_time_", {}).get("search", float("nan")) / n_eval,
         "cpu s/eval": cpu / n_eval,
         "rob cpu s/cand": box["cpu"] / calls,
         "fwd/cand": None,
@@ -126,7 +132,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--before", default=None, help="path of the code before")
     parser.add_argument("--before-modes", default="fgsm")
-    parser.add_argument("--before-evaluations", type=int, default=8)
+    parser.add_argument("--before-evaluations", type=int, default=None,
+                        help="evaluations of the 'before' runs (default: --n-evaluations)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -153,7 +160,8 @@ def main(argv=None):
     for mode in args.modes.split(","):
         rows = {}
         if args.before and mode in args.before_modes.split(","):
-            rows["before"] = child(mode, args.before, args.before_evaluations)
+            rows["before"] = child(mode, args.before,
+                                   args.before_evaluations or args.n_evaluations)
         rows["after"] = child(mode, here, args.n_evaluations)
         table = pd.DataFrame(rows).T
         print(f"\nrobustness mode {mode}")

@@ -28,6 +28,13 @@ import torch
 
 from ._front import check_window
 from .objectives import odin_scores as _ood_odin_scores
+from .objectives._detectors import (
+    FEATURE_SCORES,
+    LOGIT_SCORES,
+    FeatureBank,
+    feature_mask,
+    logit_ood_scores,
+)
 
 __all__ = [
     "DEFAULT_MEMBERS",
@@ -39,7 +46,15 @@ __all__ = [
     "member_logits",
     "odin_scores",
     "ensemble_ood_score",
+    "OOD_METHODS",
+    "DEFAULT_OOD_METHOD",
+    "check_ood_method",
+    "ood_reference",
+    "score_ood",
 ]
+
+#: Most training-fold samples kept for the feature-space OoD detectors.
+MAX_REFERENCE = 4096
 
 #: The ways of naming members, for error messages.
 _SPELLINGS = ("'front', an int index, a list of indices, ('top', k), "
@@ -55,6 +70,14 @@ DEFAULT_MEMBERS = ("top", 3)
 #: Default of ``voting=``, chosen by the same measurement (soft beat or tied
 #: hard for every member choice).
 DEFAULT_VOTING = "soft"
+
+#: Values of ``method=`` of ``ensemble_ood_score``: scores from the members'
+#: logits, then feature-space detectors on the features the members read.
+OOD_METHODS = LOGIT_SCORES + FEATURE_SCORES
+#: Default of ``method=``: chosen with ``benchmarks/bench_ensemble.py`` by
+#: OoD-detection AUROC on each fit's validation fold against the built-in
+#: synthetic OoD set (never the test split); see the ensembles page.
+DEFAULT_OOD_METHOD = "knn"
 
 #: The accuracy-percentile windows of the MO-EvoPruneDeepTL paper.
 PAPER_WINDOWS = tuple(
@@ -310,17 +333,121 @@ def odin_scores(logits, temperature=1000.0):
     return _ood_odin_scores(logits, temperature)
 
 
-def ensemble_ood_score(logits, temperature=1000.0):
-    """Ensemble OoD score: the mean of the members' ODIN scores.
+def ensemble_ood_score(logits, method="odin", temperature=None):
+    """Ensemble OoD score from the members' logits.
 
     Parameters
     ----------
     logits : array-like of shape (n_members, n_samples, n_classes)
-    temperature : float, default=1000.0
+    method : {"msp", "energy", "entropy", "mutual_info", "odin"}, default="odin"
+        See :func:`evoprune_sklearn.objectives.logit_ood_scores`.
+    temperature : float, default=None
+        Temperature of ``"odin"`` (None: 1000) and ``"energy"`` (None: 1).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        Higher means more in-distribution.
+
+    Examples
+    --------
+    >>> from evoprune_sklearn._ensemble import ensemble_ood_score
+    >>> z = [[[4.0, 0.0], [0.0, 4.0]], [[4.0, 0.0], [4.0, 0.0]]]
+    >>> s = ensemble_ood_score(z, "mutual_info")   # the members disagree on sample 1
+    >>> bool(s[0] > s[1])
+    True
+    """
+    if method in FEATURE_SCORES:
+        raise ValueError(
+            f"method={method!r} scores features, not logits; use "
+            "EvoPruneClassifier.ensemble_ood_score."
+        )
+    if temperature is None:
+        temperature = 1000.0 if method == "odin" else 1.0
+    return logit_ood_scores(logits, method, temperature)
+
+
+def check_ood_method(method, temperature=None, k=10):
+    """Refuse a bad ``method``, ``temperature`` or ``k`` of an OoD score.
+
+    Parameters
+    ----------
+    method : str
+    temperature : float or None, default=None
+    k : int, default=10
+    """
+    if not isinstance(method, str) or method not in OOD_METHODS:
+        raise ValueError(f"method must be one of {list(OOD_METHODS)}, got {method!r}.")
+    if temperature is not None and (
+        not isinstance(temperature, numbers.Real) or isinstance(temperature, bool)
+        or not temperature > 0
+    ):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
+    if not _is_int(k) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}.")
+
+
+def ood_reference(features, labels, index, seed, max_samples=MAX_REFERENCE):
+    """The in-distribution features kept for the feature-space detectors.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_samples, n_features)
+    labels : ndarray of shape (n_samples,)
+        Encoded labels.
+    index : ndarray of int
+        Rows of the training fold.
+    seed : int
+        Draws the rows kept when there are more than ``max_samples``.
+    max_samples : int, default=4096
+
+    Returns
+    -------
+    reference : dict
+        ``{"features": float32 array, "labels": int64 array}``.
+    """
+    index = np.asarray(index)
+    if len(index) > max_samples:
+        rng = np.random.default_rng(seed)
+        index = np.sort(rng.choice(index, size=max_samples, replace=False))
+    return {"features": np.asarray(features[index], dtype=np.float32),
+            "labels": np.asarray(labels[index], dtype=np.int64)}
+
+
+def score_ood(front, indices, features, method, *, reference=None, temperature=None,
+              k=10, device="cpu"):
+    """OoD scores of some front members on shared features.
+
+    Parameters
+    ----------
+    front : ParetoFront
+    indices : sequence of int
+        The members (one for a single member).
+    features : ndarray of shape (n_samples, n_features)
+        Backbone features.
+    method : str
+        One of :data:`OOD_METHODS`.
+    reference : dict, default=None
+        Made by :func:`ood_reference`; needed by the feature-space methods.
+    temperature : float, default=None
+    k : int, default=10
+    device : str, default="cpu"
 
     Returns
     -------
     scores : ndarray of shape (n_samples,)
         Higher means more in-distribution.
     """
-    return odin_scores(logits, temperature).mean(axis=0)
+    if method in FEATURE_SCORES:
+        if reference is None:
+            raise ValueError(
+                f"method={method!r} needs the training features kept by fit; this "
+                "estimator has none (it was fitted by an older version): refit it."
+            )
+        mask = np.zeros(front[int(indices[0])].config.n_features, dtype=bool)
+        for i in indices:
+            mask |= feature_mask(front[int(i)].genome, front[int(i)].config)
+        bank = FeatureBank(reference["features"], reference["labels"])
+        return bank.score(features, method, mask, k)
+    logits = member_logits(front, indices, features, device)
+    return ensemble_ood_score(logits, method, temperature)

@@ -25,6 +25,7 @@ __all__ = [
     "ConvergenceDisplay",
     "GeneFrequencyDisplay",
     "ExplanationDisplay",
+    "RobustnessDisplay",
     "gene_frequency",
     "plot_pareto_front",
     "plot_convergence",
@@ -783,6 +784,141 @@ class ExplanationDisplay(_Display):
         self._set_axes(fig, axes, bounding)
         # ax_ is the gene panel when there is one (the last of axes_)
         self.ax_ = axes[-1]
+        return self
+
+
+# ------------------------------------------------------------------ robustness
+#: Report columns drawn by RobustnessDisplay, with their axis labels.
+_ROBUSTNESS_METRICS = {
+    "accuracy": "test accuracy",
+    "auroc_near": "OoD AUROC, near",
+    "auroc_far": "OoD AUROC, far",
+    "fgsm": "accuracy under FGSM",
+    "pgd": "accuracy under PGD",
+    "fgsm_transfer": "under FGSM (transfer)",
+    "pgd_transfer": "under PGD (transfer)",
+}
+_KIND_COLORS = {"member": "tab:blue", "ensemble": "tab:red", "baseline": "tab:gray"}
+
+
+class RobustnessDisplay(_Display):
+    """Members, ensembles and a baseline side by side: accuracy, OoD, attacks.
+
+    One panel per measure of :func:`~evoprune_sklearn.robustness.robustness_report`
+    (those it filled), one horizontal bar per model, coloured by kind
+    (members blue, ensembles red, the logistic-regression baseline grey).
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        What :func:`~evoprune_sklearn.robustness.robustness_report` returned.
+
+    Attributes
+    ----------
+    bars_ : ndarray of BarContainer
+        The bars of every panel.
+    ax_, axes_, figure_, bounding_ax_
+        Where it was drawn (see :mod:`evoprune_sklearn.plotting`).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from evoprune_sklearn import EvoPruneClassifier
+    >>> from evoprune_sklearn.plotting import RobustnessDisplay
+    >>> X, y = make_classification(n_samples=150, n_features=10, random_state=0)
+    >>> clf = EvoPruneClassifier(backbone=None, pop_size=4, n_evaluations=8,
+    ...                          random_state=0).fit(X[:100], y[:100])
+    >>> disp = RobustnessDisplay.from_estimator(clf, X[100:], y[100:], X_far=X[100:] * 9)
+    >>> [a.get_xlabel() for a in disp.axes_]
+    ['test accuracy', 'OoD AUROC, far']
+    """
+
+    def __init__(self, report):
+        import pandas as pd
+
+        if not isinstance(report, pd.DataFrame) or "kind" not in report:
+            raise TypeError(
+                "report must be the DataFrame robustness_report returns, got "
+                f"{type(report).__name__}."
+            )
+        self.report = report
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y, *, X_near=None, X_far=None, metrics=None,
+                       ax=None, report_params=None):
+        """Measure with :func:`~evoprune_sklearn.robustness.robustness_report` and draw.
+
+        Parameters
+        ----------
+        estimator : EvoPruneClassifier
+            A fitted estimator.
+        X, y : array-like
+            Held-out in-distribution data.
+        X_near, X_far : array-like, default=None
+            Near and far OoD samples.
+        metrics : list of str, default=None
+            Report columns to draw (those filled when None).
+        ax : matplotlib Axes or array-like of Axes, default=None
+            Where to draw; see :mod:`evoprune_sklearn.plotting`.
+        report_params : dict, default=None
+            More arguments of ``robustness_report`` (``members``,
+            ``ensembles``, ``attacks``, ``eps``, ...).
+
+        Returns
+        -------
+        display : RobustnessDisplay
+        """
+        from .robustness import robustness_report
+
+        _check_fitted(estimator)
+        report = robustness_report(estimator, X, y, X_near=X_near, X_far=X_far,
+                                   **(report_params or {}))
+        return cls(report).plot(ax=ax, metrics=metrics)
+
+    def plot(self, ax=None, *, metrics=None):
+        """Draw one panel per measure.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or array-like of Axes, default=None
+            Where to draw; see :mod:`evoprune_sklearn.plotting`.
+        metrics : list of str, default=None
+            Report columns to draw, among ``"accuracy"``, ``"auroc_near"``,
+            ``"auroc_far"``, ``"fgsm"``, ``"pgd"``, ``"fgsm_transfer"`` and
+            ``"pgd_transfer"`` (those with values when None).
+
+        Returns
+        -------
+        display : RobustnessDisplay
+        """
+        report = self.report
+        if metrics is None:
+            keys = [k for k in _ROBUSTNESS_METRICS
+                    if k in report and report[k].notna().any()]
+        else:
+            keys = list(metrics)
+            bad = [k for k in keys if k not in _ROBUSTNESS_METRICS or k not in report]
+            if bad or not keys:
+                raise ValueError(
+                    f"metrics must name some of {list(_ROBUSTNESS_METRICS)}, got {metrics!r}."
+                )
+        slots = [(0, k, None) for k in range(len(keys))]
+        height = 0.9 + 0.32 * len(report)
+        fig, axes, bounding = _layout_axes(ax, slots, (1, len(keys)),
+                                           (2.7 * len(keys) + 1.5, height))
+        names = [str(n) for n in report.index]
+        colors = [_KIND_COLORS.get(k, "tab:green") for k in report["kind"]]
+        ypos = np.arange(len(names))[::-1]
+        bars = []
+        for j, (a, key) in enumerate(zip(axes, keys)):
+            values = report[key].to_numpy(dtype=float)
+            bars.append(a.barh(ypos, np.nan_to_num(values), color=colors))
+            a.set_xlabel(_ROBUSTNESS_METRICS[key])
+            a.set_yticks(ypos, names if j == 0 else [""] * len(names))
+            a.set_xlim(0.5 if key.startswith("auroc") else 0.0, 1.0)
+            a.grid(axis="x", alpha=0.3)
+        self.bars_ = _as_array(bars)
+        self._set_axes(fig, axes, bounding)
         return self
 
 

@@ -196,7 +196,10 @@ def test_ensemble_ood_score_is_the_mean_member_odin_score(fitted):
         ).max(dim=1).values.detach().numpy()
         for i in members
     ], axis=0)
-    score = clf.ensemble_ood_score(X, members=members, temperature=T)
+    score = clf.ensemble_ood_score(X, members=members, method="odin", temperature=T)
+    # odin's temperature defaults to 1000, the score before method= existed
+    np.testing.assert_array_equal(
+        clf.ensemble_ood_score(X, members=members, method="odin"), score)
     np.testing.assert_allclose(score, expected, rtol=1e-9, atol=1e-12)
     # far-off inputs look less in-distribution than the training data
     from sklearn.metrics import roc_auc_score

@@ -13,6 +13,9 @@ odin          ``ODIN()``
 fgsm          ``Adversarial("fgsm")``
 adversarial   ``Adversarial("fgsm")``
 pgd           ``Adversarial("pgd")``
+ood           ``OoD()`` (feature-space kNN detector)
+knn           ``OoD(score="knn")``
+mahalanobis   ``OoD(score="mahalanobis")``
 ============  ===========================================================
 
 A new objective is a subclass of :class:`Objective` (its settings as
@@ -26,6 +29,7 @@ from ._accuracy import Accuracy
 from ._adversarial import Adversarial
 from ._base import Objective, ObjectiveContext
 from ._complexity import Complexity
+from ._detectors import FeatureBank, OoD, logit_ood_scores
 from ._odin import ODIN, odin_scores, ood_auroc
 from ._registry import get_objective, list_objectives, register_objective
 
@@ -35,10 +39,13 @@ __all__ = [
     "Accuracy",
     "Complexity",
     "ODIN",
+    "OoD",
     "Adversarial",
     "register_objective",
     "list_objectives",
     "get_objective",
     "odin_scores",
     "ood_auroc",
+    "logit_ood_scores",
+    "FeatureBank",
 ]

@@ -8,6 +8,7 @@ from ._accuracy import Accuracy
 from ._adversarial import Adversarial
 from ._base import Objective
 from ._complexity import Complexity
+from ._detectors import OoD
 from ._odin import ODIN
 
 __all__ = ["register_objective", "list_objectives", "get_objective", "registry_name"]
@@ -156,3 +157,12 @@ def _pgd():
 
 
 register_objective("pgd", _pgd)
+
+
+def _mahalanobis():
+    return OoD(score="mahalanobis")
+
+
+register_objective("ood", OoD)
+register_objective("knn", OoD)
+register_objective("mahalanobis", _mahalanobis)
