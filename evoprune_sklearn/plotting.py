@@ -868,8 +868,6 @@ class RobustnessDisplay(_Display):
         -------
         display : RobustnessDisplay
         """
-        from .robustness import robustness_report
-
         _check_fitted(estimator)
         report = robustness_report(estimator, X, y, X_near=X_near, X_far=X_far,
                                    **(report_params or {}))

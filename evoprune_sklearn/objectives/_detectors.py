@@ -38,6 +38,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._head import genome_masks
 from .._ood import SYNTHETIC_KINDS, synthetic_ood_features, synthetic_ood_images
 from ._base import Objective
+from ._odin import ood_auroc
 
 __all__ = [
     "LOGIT_SCORES",
@@ -322,8 +323,6 @@ class OoD(Objective):
         -------
         values : ndarray of shape (n_candidates,)
         """
-        from ._odin import ood_auroc
-
         if self._bank is None:
             z_in = heads.logits(context.X_val)
             z_out = heads.logits(self._out)
