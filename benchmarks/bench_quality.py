@@ -32,8 +32,9 @@ and 50 % of genes, the test accuracy of the front member most accurate on
 validation among those within the budget, against
 
 - ``L1 path``: the support of an L1-penalised logistic regression path
-  (liblinear, one-vs-rest, on standardised features, 15 values of ``C``
-  from ``l1_min_c``) with the most features within the budget, and the
+  (liblinear, one-vs-rest, on standardised features, 12 values of ``C``
+  from 1.6 to 500 times ``l1_min_c``; ``evoprune_sklearn.__main__.l1_path_supports``, which
+  the demo uses too) with the most features within the budget, and the
   package's own head trained on it (``"features"`` encoding only);
 - ``magnitude``: the dense head ``baseline_``'s genes ranked by importance
   (feature weight norm times feature standard deviation; hidden unit:
@@ -116,22 +117,6 @@ def front_at_budgets(front, F_te, y_te):
     return acc, genes
 
 
-def l1_path_supports(F_tr, y_tr):
-    """Supports (bool per feature) along an L1 logistic path, sparsest first."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import l1_min_c
-
-    Xs = StandardScaler().fit_transform(F_tr)
-    c_min = l1_min_c(Xs, y_tr, loss="log")
-    supports = []
-    for C in c_min * np.logspace(0.2, 3, 15):
-        lr = LogisticRegression(penalty="l1", solver="liblinear", C=C, max_iter=5000,
-                                tol=1e-3).fit(Xs, y_tr)
-        supports.append(np.any(lr.coef_ != 0, axis=0))
-    return supports
-
-
 def baselines_at_budgets(clf, F_tr, y_tr, F_te, y_te, supports):
     """L1-path support and magnitude pruning at each budget, heads retrained."""
     from evoprune_sklearn._engine import refit_members
@@ -173,6 +158,7 @@ def run_seed(F, y, seed, args, baselines=True):
     from sklearn.neural_network import MLPClassifier
 
     from evoprune_sklearn import EvoPruneClassifier
+    from evoprune_sklearn.__main__ import l1_path_supports
 
     F_tr, F_te, y_tr, y_te = train_test_split(
         F, y, test_size=0.25, stratify=y, random_state=seed)
@@ -229,7 +215,8 @@ def run_seed(F, y, seed, args, baselines=True):
             rsel = ref.pareto_front_[ref.best_index_]
             record("papers' search (init='random', mutation='bitflip') selected member",
                    ref.score(F_te, y_te), rsel.n_active / n_genes, ref_seconds)
-        supports = (l1_path_supports(F_tr, y_tr)
+        supports = (l1_path_supports(F_tr, y_tr, n_cs=12, max_features=0.5 * clf.n_genes_,
+                                     c_max=500.0)
                     if clf._config.encoding == "features" else None)
         budget.update(baselines_at_budgets(clf, F_tr, y_tr, F_te, y_te, supports))
         rows["_budgets"] = budget

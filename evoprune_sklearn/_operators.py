@@ -28,6 +28,7 @@ __all__ = [
     "INIT_RANDOM_SHARE",
     "InformedMutation",
     "InformedSampling",
+    "density_spread_genomes",
     "gene_importance",
     "group_l1_ranking",
     "spread_densities",
@@ -175,6 +176,20 @@ def group_l1_ranking(X, y, n_classes, sample_weight=None, n_lambdas=10, ratio=0.
     return score
 
 
+def density_spread_genomes(n, n_genes, random_state):
+    """The papers' random genomes: density ``p ~ U(0, 1)``, ``round(p * L)`` genes.
+
+    Each genome switches on ``max(1, round(p * n_genes))`` genes chosen at
+    random, so a population spreads over every density instead of
+    clustering at 50%.
+    """
+    X = np.zeros((n, n_genes), dtype=bool)
+    for i in range(n):
+        k = max(1, int(round(random_state.random() * n_genes)))
+        X[i, random_state.choice(n_genes, size=k, replace=False)] = True
+    return X
+
+
 def spread_densities(n, n_genes, smallest=0.005):
     """``n`` densities spread geometrically over ``[smallest, 1]``, as gene counts.
 
@@ -197,7 +212,7 @@ class InformedSampling(Sampling):
     :func:`spread_densities` (the rankings take turns over the counts, so
     together they cover every density once); ``random_share`` of the
     population are the papers' random genomes
-    (:class:`~evoprune_sklearn._search.DensitySampling`), for diversity.
+    (:func:`density_spread_genomes`), for diversity.
 
     Parameters
     ----------
@@ -211,8 +226,6 @@ class InformedSampling(Sampling):
         self.random_share = float(random_share)
 
     def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
-        from ._search import DensitySampling
-
         L = problem.n_var
         n_random = int(round(self.random_share * n_samples)) if self.rankings else n_samples
         counts = spread_densities(n_samples - n_random, L)
@@ -224,8 +237,7 @@ class InformedSampling(Sampling):
         for i, k in enumerate(counts[::-1]):
             X[i, orders[i % len(orders)][:k]] = True
         if n_random:
-            X[len(counts):] = DensitySampling()._do(
-                problem, n_random, random_state=random_state)
+            X[len(counts):] = density_spread_genomes(n_random, L, random_state)
         return X
 
 
@@ -259,14 +271,12 @@ class GeneScores:
 
     def update(self, front):
         """Recompute the scores from the dense head and ``front``'s members."""
-        from ._search import genome_key
-
         total = self.prior.copy()
         count = np.ones_like(total)
         for m in front:
             if m.params is None:
                 continue
-            key = genome_key(m.genome)
+            key = np.packbits(np.asarray(m.genome, dtype=bool)).tobytes()
             if key not in self.cache:
                 active = np.asarray(m.genome, dtype=bool)
                 imp = gene_importance(m.params, self.encoding, self.feature_scale)

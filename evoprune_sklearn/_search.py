@@ -20,7 +20,7 @@ from pymoo.operators.mutation.bitflip import BitflipMutation
 from ._engine import expand_parameters, train_heads
 from ._front import Member, ParetoFront, merge_front, sorted_front
 from ._head import n_genes
-from ._operators import InformedMutation
+from ._operators import InformedMutation, density_spread_genomes
 from ._parallel import (
     FitContext,
     backend_kind,
@@ -65,12 +65,7 @@ class DensitySampling(Sampling):
     """
 
     def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
-        L = problem.n_var
-        X = np.zeros((n_samples, L), dtype=bool)
-        for i in range(n_samples):
-            k = max(1, int(round(random_state.random() * L)))
-            X[i, random_state.choice(L, size=k, replace=False)] = True
-        return X
+        return density_spread_genomes(n_samples, problem.n_var, random_state)
 
 
 class KeepOneGene(Repair):

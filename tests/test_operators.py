@@ -5,8 +5,7 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
-from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn import _classifier
+from evoprune_sklearn import EvoPruneClassifier, _classifier
 from evoprune_sklearn._front import Member
 from evoprune_sklearn._operators import (
     GeneScores,
