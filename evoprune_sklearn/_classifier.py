@@ -333,8 +333,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Time budget in seconds, counted from the start of :meth:`fit`
         (feature extraction included) and checked between generations: the
         search stops after the first generation that ends past it. At least
-        one generation always runs; the dense baseline trained after the
-        search adds to the time.
+        one generation always runs; the dense baseline (trained before the
+        search) counts, its scoring and the refit after the search add to
+        the time.
     n_iter_no_change : int or None, default=None
         Stop when the front's hypervolume (``history_``) has not grown by
         more than ``hypervolume_tol`` for this many generations of this

@@ -62,6 +62,8 @@ for seed in range(10):
         objectives=("accuracy", "complexity", ODIN(temperature=1000.0)),
         pop_size=30,
         n_evaluations=200,
+        init="random",                # the papers' first population ...
+        mutation="bitflip",           # ... and bit-flip mutation
         max_epochs=100,
         patience=10,
         random_state=seed,
