@@ -45,7 +45,7 @@ from evoprune_sklearn.datasets import load_digits_images
 X, y = load_digits_images(size=32)
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.25, stratify=y, random_state=0)
-extractor = EvoPruneClassifier(image_size=64, n_evaluations=1, pop_size=2,
+extractor = EvoPruneClassifier(image_size=64, n_evaluations=2, pop_size=2,
                                random_state=0).fit(X_train[:20], y_train[:20])
 F_train = extractor.extract_features(X_train)
 F_test = extractor.extract_features(X_test)
