@@ -10,8 +10,10 @@ and ``random_state``), with the fraction of genes kept and wall time.
 - ``EvoPruneClassifier`` at its defaults (pop 30, 200 evaluations): the dense
   head ``baseline_``, the most accurate member, the selected member
   (``selection="knee"``) and the default ensemble (``ensemble_predict``).
+- ``LogisticRegressionCV(max_iter=5000)`` on all features (its own 5-fold
+  choice of ``C``): the stronger thing a user could do instead.
 - Optionally (``--peer``) the closest packaged peer, sklearn-genetic-opt's
-  ``GAFeatureSelectionCV(LogisticRegression(max_iter=500), cv=2,
+  ``GAFeatureSelectionCV(LogisticRegression(max_iter=5000), cv=2,
   population_size=30, generations=6)`` (install with
   ``pip install -e .[bench]``).
 
@@ -25,18 +27,40 @@ Datasets, all available offline from the package registries:
   the Wild and 100 non-face patches, 25x25; scikit-image BSD-3-Clause), 2
   classes.
 
+A second table compares pruning methods at equal budgets: at 5, 10, 20, 30
+and 50 % of genes, the test accuracy of the front member most accurate on
+validation among those within the budget, against
+
+- ``L1 path``: the support of an L1-penalised logistic regression path
+  (liblinear, one-vs-rest, on standardised features, 12 values of ``C``
+  from 1.6 to 500 times ``l1_min_c``; ``evoprune_sklearn.__main__.l1_path_supports``, which
+  the demo uses too) with the most features within the budget, and the
+  package's own head trained on it (``"features"`` encoding only);
+- ``magnitude``: the dense head ``baseline_``'s genes ranked by importance
+  (feature weight norm times feature standard deviation; hidden unit:
+  incoming times outgoing weight norm), the top ones within the budget kept
+  and the head retrained.
+
+Baseline heads are trained like the front's members after the search: the
+same recipe on the whole training split. ``--reference`` also fits the
+papers' search (``init="random", mutation="bitflip"``) on the same splits
+(its rows and seconds: the time ratio of the default fit to it).
+
 ``--n-folds None,3`` runs the estimator once per value of its ``n_folds`` on the same
 splits (baselines once per seed; the ``n_folds`` column of the table says which);
 ``--no-mlp`` drops the MLP row. Each seed's rows are printed as it ends.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_quality.py [--seeds 5] [--peer]
-[--n-folds None,3]``.
+[--n-folds None,3] [--reference] [--cache DIR]``.
 """
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
+
+BUDGETS = (0.05, 0.10, 0.20, 0.30, 0.50)
 
 
 def load(name):
@@ -75,12 +99,66 @@ def features(X, image_size):
     return backbone.extract(X)
 
 
+def front_at_budgets(front, F_te, y_te):
+    """Test accuracy of the validation-best member within each budget."""
+    acc, genes = [], []
+    dens = np.array([m.n_active / m.genome.size for m in front])
+    val = np.array([m.objectives["accuracy"] for m in front])
+    for b in BUDGETS:
+        ok = np.flatnonzero(dens <= b + 1e-12)
+        if not len(ok):
+            acc.append(np.nan)
+            genes.append(np.nan)
+            continue
+        # most accurate on validation; ties: fewest genes
+        i = ok[np.lexsort((dens[ok], -val[ok]))[0]]
+        acc.append(float(np.mean(front[i].predict(F_te) == y_te)))
+        genes.append(dens[i])
+    return acc, genes
+
+
+def baselines_at_budgets(clf, F_tr, y_tr, F_te, y_te, supports):
+    """L1-path support and magnitude pruning at each budget, heads retrained."""
+    from evoprune_sklearn._engine import refit_members
+    from evoprune_sklearn._front import Member
+    from evoprune_sklearn._operators import gene_importance
+
+    config, L = clf._config, clf.n_genes_
+    y_enc = np.searchsorted(clf.classes_, y_tr)
+
+    def test_acc(genomes):
+        members = refit_members([Member(g, {}) for g in genomes], F_tr, y_enc, config,
+                                engine=clf.engine)
+        return [float(np.mean(replace(m, classes=clf.classes_, config=config)
+                              .predict(F_te) == y_te)) for m in members]
+
+    out = {}
+    imp = gene_importance(clf.baseline_.params, config.encoding, F_tr.std(axis=0))
+    order = np.argsort(-imp, kind="stable")
+    genomes = []
+    for b in BUDGETS:
+        g = np.zeros(L, dtype=bool)
+        g[order[:max(1, int(b * L))]] = True
+        genomes.append(g)
+    out["magnitude"] = (test_acc(genomes), [g.mean() for g in genomes])
+    if supports is not None:
+        sizes = np.array([s.sum() for s in supports])
+        genomes = []
+        for b in BUDGETS:
+            ok = np.flatnonzero((sizes <= b * L) & (sizes > 0))
+            genomes.append(supports[ok[np.argmax(sizes[ok])]] if len(ok)
+                           else supports[int(np.argmin(np.where(sizes > 0, sizes, L + 1)))])
+        out["L1 path"] = (test_acc(genomes), [g.mean() for g in genomes])
+    return out
+
+
 def run_seed(F, y, seed, args, baselines=True):
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
     from evoprune_sklearn import EvoPruneClassifier
+    from evoprune_sklearn.__main__ import l1_path_supports
 
     F_tr, F_te, y_tr, y_te = train_test_split(
         F, y, test_size=0.25, stratify=y, random_state=seed)
@@ -94,6 +172,11 @@ def run_seed(F, y, seed, args, baselines=True):
         lr = LogisticRegression(max_iter=5000).fit(F_tr, y_tr)
         record("LogisticRegression (all features)", lr.score(F_te, y_te), 1.0,
                time.perf_counter() - t)
+        if not args.no_lrcv:
+            t = time.perf_counter()
+            lrcv = LogisticRegressionCV(max_iter=5000).fit(F_tr, y_tr)
+            record("LogisticRegressionCV (all features)", lrcv.score(F_te, y_te), 1.0,
+                   time.perf_counter() - t)
     if baselines and not args.no_mlp:
         t = time.perf_counter()
         mlp = MLPClassifier((512,), random_state=seed, max_iter=500).fit(F_tr, y_tr)
@@ -121,6 +204,23 @@ def run_seed(F, y, seed, args, baselines=True):
     ens = clf.ensemble_predict(F_te)
     record("EvoPrune default ensemble", np.mean(ens == y_te), np.nan, seconds)
 
+    if args.budgets:
+        budget = {"front": front_at_budgets(front, F_te, y_te)}
+        if args.reference:
+            t = time.perf_counter()
+            ref = EvoPruneClassifier(backbone=None, random_state=seed, init="random",
+                                     mutation="bitflip", **args.params).fit(F_tr, y_tr)
+            ref_seconds = time.perf_counter() - t
+            budget["papers' search front"] = front_at_budgets(ref.pareto_front_, F_te, y_te)
+            rsel = ref.pareto_front_[ref.best_index_]
+            record("papers' search (init='random', mutation='bitflip') selected member",
+                   ref.score(F_te, y_te), rsel.n_active / n_genes, ref_seconds)
+        supports = (l1_path_supports(F_tr, y_tr, n_cs=12, max_features=0.5 * clf.n_genes_,
+                                     c_max=500.0)
+                    if clf._config.encoding == "features" else None)
+        budget.update(baselines_at_budgets(clf, F_tr, y_tr, F_te, y_te, supports))
+        rows["_budgets"] = budget
+
     if args.peer and baselines:
         run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record)
     return rows
@@ -137,7 +237,7 @@ def run_peer(F_tr, F_te, y_tr, y_te, seed, rows, record):
     np.random.seed(seed)
     t = time.perf_counter()
     peer = GAFeatureSelectionCV(
-        LogisticRegression(max_iter=500), cv=2, population_size=30, generations=6,
+        LogisticRegression(max_iter=5000), cv=2, population_size=30, generations=6,
         n_jobs=2, verbose=False,
     ).fit(F_tr, y_tr)
     kept = np.asarray(peer.support_, dtype=bool)
@@ -166,6 +266,13 @@ def main(argv=None):
                              "fitness); the baselines run once per seed")
     parser.add_argument("--no-mlp", action="store_true",
                         help="leave out the MLPClassifier((512,)) row")
+    parser.add_argument("--no-lrcv", action="store_true",
+                        help="leave out the LogisticRegressionCV row")
+    parser.add_argument("--no-budgets", dest="budgets", action="store_false",
+                        help="leave out the table at equal budgets")
+    parser.add_argument("--reference", action="store_true",
+                        help="also fit the papers' search (init='random', "
+                             "mutation='bitflip') on the same splits")
     args = parser.parse_args(argv)
     import ast
 
@@ -177,7 +284,7 @@ def main(argv=None):
     settings = ([ast.literal_eval(v) for v in args.n_folds.split(",")]
                 if args.n_folds is not None else [args.params.get("n_folds")])
     base = dict(args.params)
-    lines = []
+    lines, budget_lines = [], []
     for name in args.datasets.split(","):
         X, y = load(name)
         t = time.perf_counter()
@@ -196,12 +303,29 @@ def main(argv=None):
             for i, cv in enumerate(settings):
                 args.params = {**base, "n_folds": cv}
                 one = run_seed(F, y, seed, args, baselines=i == 0)
+                budgets = one.pop("_budgets", None)
                 rows.update({(cv if "EvoPrune" in m else "", m): r
                              for m, r in one.items()})
+            if budgets is not None:
+                rows["_budgets"] = budgets
+                for method, (acc, genes) in budgets.items():
+                    print(f"seed {seed} | budgets | {method} | "
+                          + " | ".join(f"{a:.4f} ({100 * g:.1f}%)"
+                                       for a, g in zip(acc, genes)), flush=True)
+            budgets = rows.pop("_budgets", None)
             for (cv, model), (acc, genes, sec) in rows.items():
                 print(f"seed {seed} | n_folds={cv} | {model} | {acc:.4f} | {genes:.2f} | "
                       f"{sec:.1f} s", flush=True)
-            per_seed.append(rows)
+            per_seed.append((rows, budgets))
+        if per_seed[0][1] is not None:
+            for method in per_seed[0][1]:
+                acc = np.array([b[method][0] for _, b in per_seed], dtype=float)
+                genes = np.array([b[method][1] for _, b in per_seed], dtype=float)
+                budget_lines.append(f"| {name} | {method} | " + " | ".join(
+                    f"{np.nanmean(a):.4f} ({100 * np.nanmean(g):.0f}%)"
+                    for a, g in zip(acc.T, genes.T)) + " |")
+                print(budget_lines[-1], flush=True)
+        per_seed = [r for r, _ in per_seed]
         for key in per_seed[0]:
             acc = np.array([r[key][0] for r in per_seed])
             genes = np.array([r[key][1] for r in per_seed])
@@ -214,6 +338,13 @@ def main(argv=None):
           f"{args.seeds} seeds) | genes on | seconds per fit |")
     print("|---|---|---|---|---|---|")
     print("\n".join(lines))
+    if budget_lines:
+        print("\n| dataset | method | " + " | ".join(
+            f"{int(100 * b)} % of genes" for b in BUDGETS) + " |")
+        print("|---|---|" + "---|" * len(BUDGETS))
+        print("\n".join(budget_lines))
+        print(f"(test accuracy, mean over {args.seeds} seeds; in brackets the mean "
+              "fraction of genes the compared head keeps)")
 
 
 if __name__ == "__main__":

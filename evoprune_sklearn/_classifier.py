@@ -58,8 +58,10 @@ from ._explain import (
 from ._export import check_member_index, export_member
 from ._feature_cache import check_memory_param
 from ._front import Member, gene_names
+from ._head import n_genes
 from ._images import Images
 from ._ood import validate_ood
+from ._operators import informed_operators
 from ._persistence import load_estimator, save_estimator
 from ._search import SearchControl, run_search, score_genomes
 from ._solver_options import ignored_parameters, init_defaults
@@ -176,7 +178,38 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     crossover_rate : float, default=1.0
         Probability that two parents are recombined by uniform crossover.
     mutation_rate : float, default=None
-        Per-gene bit-flip probability; ``1 / n_genes`` when None.
+        Per-gene flip probability (each child gets on average
+        ``mutation_rate * n_genes`` flips); ``1 / n_genes`` when None.
+    init : {"informed", "random"}, default="informed"
+        The first population of the search.
+
+        - ``"informed"``: genomes that keep the best-ranked genes at gene
+          counts spread geometrically from 0.5 % to 100 % (the dense
+          genome), ranked by a group-L1 logistic path over the
+          standardised training-fold features (``"features"`` encoding:
+          the order in which features enter it) and by the gene
+          importances of the dense head ``baseline_`` (weight norms per
+          feature; per hidden unit, incoming times outgoing weight norm),
+          the rankings taking turns; plus a third of random genomes as
+          ``"random"`` draws them, for diversity. The dense head is the one
+          trained for ``baseline_`` anyway; the path costs a few hundred
+          matrix products on the training fold.
+        - ``"random"``: the papers' initialisation: each genome keeps
+          ``round(p * n_genes)`` random genes, ``p ~ U(0, 1)``.
+          With ``mutation="bitflip"`` the search is the papers' and gives
+          the front of earlier versions.
+    mutation : {"informed", "bitflip"}, default="informed"
+        How children are mutated (after uniform crossover).
+
+        - ``"informed"``: each flip, with probability 0.8, switches off an
+          active gene or switches on an inactive one (equal chance),
+          preferring the active genes that the trained heads found weakest
+          and the inactive ones they found strongest (probability
+          ``1 / (rank + 1)``); otherwise it is a uniform random flip. A
+          gene's strength is its importance (as for ``init``) averaged over
+          the dense head and every front member that keeps it, read from
+          their trained weights: no extra training.
+        - ``"bitflip"``: the papers' uniform bit-flip mutation.
     validation_fraction : float, default=0.2
         Stratified fraction of the training data held out to measure fitness
         (when ``n_folds`` is None). Data you keep for testing is never seen by the
@@ -337,8 +370,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Time budget in seconds, counted from the start of :meth:`fit`
         (feature extraction included) and checked between generations: the
         search stops after the first generation that ends past it. At least
-        one generation always runs; the dense baseline trained after the
-        search adds to the time.
+        one generation always runs; the dense baseline (trained before the
+        search) counts, its scoring and the refit after the search add to
+        the time.
     n_iter_no_change : int or None, default=None
         Stop when the front's hypervolume (``history_``) has not grown by
         more than ``hypervolume_tol`` for this many generations of this
@@ -458,6 +492,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "n_evaluations": [Interval(numbers.Integral, 1, None, closed="left")],
         "crossover_rate": [Interval(numbers.Real, 0, 1, closed="both")],
         "mutation_rate": [Interval(numbers.Real, 0, 1, closed="right"), None],
+        "init": [StrOptions({"informed", "random"})],
+        "mutation": [StrOptions({"informed", "bitflip"})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_folds": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "selection": [
@@ -509,6 +545,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         n_evaluations=200,
         crossover_rate=1.0,
         mutation_rate=None,
+        init="informed",
+        mutation="informed",
         validation_fraction=0.2,
         n_folds=None,
         selection="knee",
@@ -547,6 +585,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.n_evaluations = n_evaluations
         self.crossover_rate = crossover_rate
         self.mutation_rate = mutation_rate
+        self.init = init
+        self.mutation = mutation
         self.validation_fraction = validation_fraction
         self.n_folds = n_folds
         self.selection = selection
@@ -905,6 +945,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 obj.prepare(context)
         # Raw inputs are for prepare only: parallel workers are not sent them.
         data = context.without_raw_inputs()
+        # The dense head (baseline_) is trained first: the informed operators
+        # start from its weights.
+        dense_heads = train_heads(
+            np.ones((1, n_genes(self.encoding, n_features, self._config.hidden_layer_sizes)),
+                    dtype=bool),
+            data.X_train, data.y_train, self._config, engine=self.engine,
+            sample_weight=data.w_train)
+        sampling, gene_scores = informed_operators(
+            data, self._config, dense_heads.head_parameters(0), init=self.init,
+            mutation=self.mutation)
         try:
             front, history, evaluator, stop_reason = run_search(
                 data,
@@ -916,6 +966,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 mutation_rate=self.mutation_rate,
                 seed=int(search_seed),
                 engine=self.engine,
+                sampling=sampling,
+                gene_scores=gene_scores,
                 n_jobs=self.n_jobs,
                 verbose=self.verbose,
                 state=state,
@@ -952,7 +1004,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.n_trained_ = int(evaluator.n_trained)
         self.n_iter_ = len(history)
         evaluator.close()
-        members = [*front, self._dense_baseline(data, objectives)]
+        members = [*front, self._dense_baseline(data, objectives, dense_heads)]
         # What the objectives learned, without what they prepared for the search.
         self.objectives_ = [o._fitted_copy() for o in objectives]
         self.n_ood_samples_ = next((o.n_ood_samples_ for o in self.objectives_
@@ -1017,16 +1069,23 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         Xv, _ = self._validate_input(X, reset=False)
         return self._features(Xv)
 
-    def _dense_baseline(self, data, objectives):
+    def _dense_baseline(self, data, objectives, heads):
         """The unpruned head, trained and scored exactly like every candidate.
 
         Trained outside the search's evaluator so that it never counts as a
-        search evaluation (a finished checkpoint still trains no genome).
+        search evaluation (a finished checkpoint still trains no genome);
+        ``heads`` is its training on the first fold, done before the search.
         """
         genome = np.ones((1, self.n_genes_), dtype=bool)
-        # the estimator's own train_heads: not the search's training
+        trained = [heads]
+
+        def train(*args, **kwargs):
+            # the first fold's heads are `heads`; other folds train here,
+            # with the estimator's own train_heads (not the search's)
+            return trained.pop() if trained else train_heads(*args, **kwargs)
+
         scores, heads, _ = score_genomes(genome, data, self._config, objectives,
-                                         self.engine, train=train_heads)
+                                         self.engine, train=train)
         values = {o.name: float(v) for o, v in zip(objectives, scores[0])}
         return Member(genome[0], values, params=heads.head_parameters(0),
                       train_loss=heads.train_loss[0])

@@ -20,6 +20,7 @@ from pymoo.operators.mutation.bitflip import BitflipMutation
 from ._engine import expand_parameters, train_heads
 from ._front import Member, ParetoFront, merge_front, sorted_front
 from ._head import n_genes
+from ._operators import InformedMutation, density_spread_genomes
 from ._parallel import (
     FitContext,
     backend_kind,
@@ -65,12 +66,7 @@ class DensitySampling(Sampling):
     """
 
     def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
-        L = problem.n_var
-        X = np.zeros((n_samples, L), dtype=bool)
-        for i in range(n_samples):
-            k = max(1, int(round(random_state.random() * L)))
-            X[i, random_state.choice(L, size=k, replace=False)] = True
-        return X
+        return density_spread_genomes(n_samples, problem.n_var, random_state)
 
 
 class KeepOneGene(Repair):
@@ -444,6 +440,8 @@ def run_search(
     verbose=0,
     state=None,
     control=None,
+    sampling=None,
+    gene_scores=None,
 ):
     """Evolve pruning genomes with NSGA-II.
 
@@ -472,6 +470,14 @@ def run_search(
         checkpoint or a previous fit's state, the search continues from there.
     control : SearchControl, default=None
         Stop criteria besides ``n_evaluations``, and callbacks.
+    sampling : Sampling, default=None
+        The first population; the papers' :class:`DensitySampling` when None
+        (see :class:`~evoprune_sklearn._operators.InformedSampling`).
+    gene_scores : GeneScores, default=None
+        When given, mutation is
+        :class:`~evoprune_sklearn._operators.InformedMutation` on these
+        scores, updated from the front after every generation; pymoo's
+        bit-flip mutation when None.
 
     Returns
     -------
@@ -486,11 +492,15 @@ def run_search(
     control = SearchControl() if control is None else control
     L = n_genes(config.encoding, config.n_features, config.hidden_layer_sizes)
     problem = PruningProblem(L, len(objectives))
+    if gene_scores is None:
+        mutation = BitflipMutation(prob=1.0, prob_var=mutation_rate or 1.0 / L)
+    else:
+        mutation = InformedMutation(gene_scores, prob_var=mutation_rate or 1.0 / L)
     algorithm = NSGA2(
         pop_size=pop_size,
-        sampling=DensitySampling(),
+        sampling=DensitySampling() if sampling is None else sampling,
         crossover=UniformCrossover(prob=crossover_rate),
-        mutation=BitflipMutation(prob=1.0, prob_var=mutation_rate or 1.0 / L),
+        mutation=mutation,
         repair=KeepOneGene(),
         eliminate_duplicates=True,
     )
@@ -510,6 +520,8 @@ def run_search(
         segment_start = state.segment_start
         if history:
             t_start -= history[-1]["seconds"]
+    if gene_scores is not None:
+        gene_scores.update(front)
     if verbose:
         from tqdm.auto import tqdm
 
@@ -533,6 +545,8 @@ def run_search(
             pop.set("F", F)
             algorithm.tell(infills=pop)
             front = merge_front(front, candidates)
+            if gene_scores is not None:
+                gene_scores.update(front)
             done += len(pop)
             record = {
                 "generation": generation,

@@ -20,6 +20,8 @@ import numbers
 
 import numpy as np
 
+from .robustness import robustness_report
+
 __all__ = [
     "ParetoFrontDisplay",
     "ConvergenceDisplay",

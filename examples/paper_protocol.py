@@ -66,6 +66,8 @@ for seed in range(10):
         objectives=("accuracy", "complexity", ODIN(temperature=1000.0)),
         pop_size=30,
         n_evaluations=200,
+        init="random",                # the papers' first population ...
+        mutation="bitflip",           # ... and bit-flip mutation
         solver="adam",                # the paper's mini-batch training, with
         batch_size=32,                # its batch size, epoch limit and
         max_epochs=600,               # early-stopping patience (Adam's

