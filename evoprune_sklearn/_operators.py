@@ -138,8 +138,9 @@ def group_l1_ranking(X, y, n_classes, sample_weight=None, n_lambdas=10, ratio=0.
     v = np.ones(d, dtype=np.float32) / np.sqrt(d)
     for _ in range(10):
         v = Xs.T @ (w * (Xs @ v))
-        v /= np.linalg.norm(v) + 1e-300
-    lipschitz = 0.5 * float(v @ (Xs.T @ (w * (Xs @ v)))) + 1e-12
+        # a float32 vector: a guard of 1e-300 would round to 0 (all-constant X)
+        v /= max(float(np.linalg.norm(v)), 1e-30)
+    lipschitz = max(0.5 * float(v @ (Xs.T @ (w * (Xs @ v)))), 1e-12)
     step = np.float32(1.0 / lipschitz)
     G, _ = grad(W, b)
     g_norm = np.linalg.norm(G, axis=1)
@@ -170,7 +171,8 @@ def group_l1_ranking(X, y, n_classes, sample_weight=None, n_lambdas=10, ratio=0.
     score = np.where(np.isfinite(entry), entry * (1.0 + 0.09 * norms / top), 0.0)
     out = ~np.isfinite(entry)
     # never entered: below every entered feature, by the last gradient norm
-    g_norm = np.linalg.norm(G, axis=1)
+    # float64: a float32 array would round the 1e-300 guard below to 0
+    g_norm = np.linalg.norm(G, axis=1).astype(np.float64)
     floor = lam_max * ratio
     score[out] = floor * 0.9 * g_norm[out] / max(float(g_norm[out].max(initial=0.0)), 1e-300)
     return score
@@ -238,6 +240,15 @@ class InformedSampling(Sampling):
             X[i, orders[i % len(orders)][:k]] = True
         if n_random:
             X[len(counts):] = density_spread_genomes(n_random, L, random_state)
+        # pymoo drops duplicates from the first population: redraw a random
+        # genome that repeats another (few genes), so it keeps n_samples
+        seen = set()
+        for i in range(n_samples):
+            for _ in range(100):
+                if X[i].tobytes() not in seen:
+                    break
+                X[i] = density_spread_genomes(1, L, random_state)[0]
+            seen.add(X[i].tobytes())
         return X
 
 

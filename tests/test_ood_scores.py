@@ -97,7 +97,7 @@ def fitted():
     X, y = make_classification(n_samples=150, n_features=12, n_informative=8,
                                n_classes=3, shift=6.0, random_state=0)
     clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), objectives=TWO,
-                             pop_size=6, n_evaluations=18, max_epochs=20,
+                             pop_size=6, n_evaluations=18,
                              random_state=0).fit(X, y)
     return clf, X, y
 

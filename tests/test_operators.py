@@ -46,6 +46,17 @@ def test_first_population_already_holds_the_informative_features():
     assert len(genomes) == 30
 
 
+def test_first_population_has_no_duplicates_even_with_few_genes():
+    # pymoo drops repeated genomes from the first population: with 4 genes
+    # and pop 12 the random share would repeat the informed genomes
+    problem = PruningProblem(4, 2)
+    ranking = np.array([3.0, 2.0, 1.0, 0.0])
+    pop = InformedSampling([ranking]).do(problem, 12, random_state=np.random.default_rng(0))
+    genomes = np.asarray(pop.get("X"), dtype=bool)
+    assert len({g.tobytes() for g in genomes}) == len(genomes) == 12
+    assert all(g.any() for g in genomes)
+
+
 def test_spread_densities_cover_small_budgets_and_the_dense_genome():
     counts = spread_densities(20, 1280)
     assert counts[-1] == 1280 and counts[0] <= 0.01 * 1280
