@@ -80,14 +80,31 @@ def _image_folder(root, n_per_class, size=40):
     return root
 
 
+def test_every_documented_image_extension_is_read_and_fitted(tmp_path, make_tiny):
+    from evoprune_sklearn.datasets import IMAGE_EXTENSIONS
+
+    for label, color in (("cat", 30), ("dog", 220)):
+        (tmp_path / label).mkdir()
+        for i, ext in enumerate(IMAGE_EXTENSIONS + (".PNG",)):  # any case
+            arr = np.full((12, 12, 3), color, dtype=np.uint8)
+            arr[i % 12] = 255 - color  # distinct images
+            Image.fromarray(arr).save(tmp_path / label / f"{i}{ext}")
+        (tmp_path / label / "notes.txt").write_text("not an image")
+    X, y = load_image_folder(tmp_path, size=16)
+    assert len(X) == 2 * (len(IMAGE_EXTENSIONS) + 1)  # every extension, no .txt
+    clf = make_tiny(image_size=32, objectives=("accuracy", "complexity")).fit(X, y)
+    assert set(clf.predict(X)) <= {"cat", "dog"}
+    assert clf.score(X, y) == 1.0
+
+
 def test_lazy_folder_matches_eager_and_streams_in_batches(
     tmp_path, make_tiny, monkeypatch, front_key
 ):
-    root = _image_folder(tmp_path, 20)
+    root = _image_folder(tmp_path, 40)  # more images than one batch of 64
     X_eager, y_eager = load_image_folder(root, size=32)
     X_lazy, y_lazy = load_image_folder(root, size=32, lazy=True)
     assert isinstance(X_lazy, ImageFolderArray)
-    assert X_lazy.shape == X_eager.shape and len(X_lazy) == 40
+    assert X_lazy.shape == X_eager.shape and len(X_lazy) == 80
     np.testing.assert_array_equal(np.asarray(X_lazy), X_eager)
     np.testing.assert_array_equal(X_lazy[[3, 30]], X_eager[[3, 30]])
     np.testing.assert_array_equal(y_lazy, y_eager)
@@ -104,7 +121,7 @@ def test_lazy_folder_matches_eager_and_streams_in_batches(
     settings = dict(image_size=32, objectives=("accuracy", "complexity"),
                     pop_size=4, n_evaluations=4)
     lazy = make_tiny(**settings).fit(X_lazy, y_lazy)
-    assert max(requested) <= 64  # never the whole folder at once
+    assert max(requested) <= 64 < len(X_lazy)  # never the whole folder at once
     eager = make_tiny(**settings).fit(X_eager, y_eager)
     assert front_key(lazy) == front_key(eager)
     proba = eager.predict_proba(X_eager)
