@@ -1,6 +1,7 @@
 import matplotlib
 import numpy as np
 import pytest
+import torch
 
 import evoprune_sklearn._search as search_module
 from evoprune_sklearn import EvoPruneClassifier
@@ -19,6 +20,21 @@ SMALL_PARAMS = {
     # per option value (feature_params).
     "features": dict(backbone=None, pop_size=4, n_evaluations=8, random_state=0),
 }
+
+
+class TinyNet(torch.nn.Module):
+    """A small conv net: (n, 3, 16, 16) normalised images -> 8 pooled features."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU())
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        return self.pool(self.conv(x)).flatten(1)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import TinyNet
 from sklearn.base import clone
 
 from evoprune_sklearn import (
@@ -184,21 +185,6 @@ def test_bundled_spec_declares_its_preprocessing():
 
 
 # ------------------------------------------------------- user backbones
-class TinyNet(torch.nn.Module):
-    """A small conv net: (n, 3, 16, 16) normalised images -> 8 pooled features."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU())
-        self.pool = torch.nn.AdaptiveAvgPool2d(1)
-
-    def forward(self, x):
-        return self.pool(self.conv(x)).flatten(1)
-
-
 def tiny_spec(**kwargs):
     params = dict(module=TinyNet(), input_size=16, mean=(0.5,) * 3, std=(0.25,) * 3)
     params.update(kwargs)

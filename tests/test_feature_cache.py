@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import TinyNet
 from PIL import Image
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_validate
@@ -21,22 +22,14 @@ from evoprune_sklearn._feature_cache import memory_directory
 from evoprune_sklearn.datasets import ImageFolderArray, load_image_folder
 
 
-class CountingNet(torch.nn.Module):
-    """A small convolutional network counting the images it is given."""
+class CountingNet(TinyNet):
+    """The tests' small convolutional network, counting the images it is given."""
 
     images = 0
 
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU())
-        self.pool = torch.nn.AdaptiveAvgPool2d(1)
-
     def forward(self, x):
         CountingNet.images += x.shape[0]
-        return self.pool(self.conv(x)).flatten(1)
+        return super().forward(x)
 
 
 def build_counting_net(weights):
