@@ -34,7 +34,6 @@ from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
 from ._backbones._extractor import check_precision
 from ._background import sample_background
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
-from ._engine import TrainingConfig, refit_members, train_heads
 from ._ensemble import (
     DEFAULT_MEMBERS,
     DEFAULT_OOD_METHOD,
@@ -58,7 +57,6 @@ from ._explain import (
 from ._export import check_member_index, export_member
 from ._feature_cache import check_memory_param
 from ._front import Member, gene_names
-from ._head import n_genes
 from ._images import Images
 from ._ood import validate_ood
 from ._operators import informed_operators
@@ -67,6 +65,7 @@ from ._search import SearchControl, run_search, score_genomes
 from ._solver_options import ignored_parameters, init_defaults
 from ._weights import fit_weights, merge_samples
 from .callbacks import check_callbacks
+from .engines import TrainingConfig, refit_members, train_heads
 from .objectives import ObjectiveContext, get_objective
 from .selection import RULES, SelectionRule
 
@@ -918,6 +917,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             init_seed=int(init_seed),
             shuffle_seed=int(shuffle_seed),
             device=self._device,
+            engine=self.engine,
         )
         weighted = not np.all(weights[used] == 1.0)
 
@@ -948,8 +948,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         # The dense head (baseline_) is trained first: the informed operators
         # start from its weights.
         dense_heads = train_heads(
-            np.ones((1, n_genes(self.encoding, n_features, self._config.hidden_layer_sizes)),
-                    dtype=bool),
+            np.ones((1, self._config.head.n_genes), dtype=bool),
             data.X_train, data.y_train, self._config, engine=self.engine,
             sample_weight=data.w_train)
         sampling, gene_scores = informed_operators(

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ._engine import TrainingConfig, wrap_in_skorch
-from ._head import MaskedHead, genome_masks
+from .engines._base import TrainingConfig, get_engine
 from .selection import _minimized, get_rule
 
 __all__ = ["Member", "ParetoFront", "gene_names", "merge_front", "sorted_front"]
@@ -136,21 +135,7 @@ class Member:
         logits : torch.Tensor of shape (n_samples, n_classes), float32, on ``device``
         """
         self._check_head("logits")
-        c = self.config
-        fmask, nmasks = genome_masks(self.genome.copy(), c.encoding, c.n_features,
-                                     c.hidden_layer_sizes)
-        X = torch.as_tensor(np.asarray(features, dtype=np.float32)
-                            if not isinstance(features, torch.Tensor) else features)
-        x = X.to(device=device, dtype=torch.float32)
-        x = x * torch.as_tensor(np.asarray(fmask, dtype=np.float32), device=device)
-        layers = [(torch.as_tensor(w).T.to(device=device, dtype=torch.float32).contiguous(),
-                   torch.as_tensor(b).to(device=device, dtype=torch.float32))
-                  for w, b in self.params]
-        with torch.no_grad():
-            for (w, b), mask in zip(layers[:-1], nmasks):
-                x = torch.relu(torch.nn.functional.linear(x, w, b)) * torch.as_tensor(
-                    np.asarray(mask, dtype=np.float32), device=device)
-            return torch.nn.functional.linear(x, *layers[-1])
+        return self.config.head.logits(self.genome.copy(), self.params, features, device)
 
     def predict_proba(self, features, device="cpu"):
         """Class probabilities of the head on backbone features.
@@ -197,13 +182,9 @@ class Member:
         head : MaskedHead
         """
         self._check_head("module")
-        c = self.config
-        fmask, nmasks = genome_masks(self.genome.copy(), c.encoding, c.n_features,
-                                     c.hidden_layer_sizes)
         # init_seed: the initial draw uses a private generator, not torch's global one
-        head = MaskedHead(c.n_features, c.hidden_layer_sizes, c.n_classes,
-                          feature_mask=fmask, neuron_masks=nmasks, init_seed=c.init_seed)
-        head.load_parameters(self.params)
+        head = self.config.head.module(self.genome.copy(), self.params,
+                                       init_seed=self.config.init_seed)
         return head.eval()
 
     @property
@@ -211,7 +192,9 @@ class Member:
         """A fitted skorch classifier for this head, built on demand (not stored)."""
         self._check_head("net")
         config = dataclasses.replace(self.config, device="cpu")
-        return wrap_in_skorch(self.genome.copy(), self.params, config, self.train_loss)
+        # Through the engine table: the front does not depend on the trainer.
+        return get_engine("skorch").wrap(self.genome.copy(), self.params, config,
+                                         self.train_loss)
 
 
 def _dominates(a, b):

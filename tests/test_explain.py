@@ -409,14 +409,15 @@ def test_the_masker_prunes_exactly_like_a_pruned_head(encoding, hidden):
     import torch
 
     from evoprune_sklearn import MaskedHead
-    from evoprune_sklearn._head import genome_masks
+    from evoprune_sklearn._head import HeadSpec
     from evoprune_sklearn._pruning_shap import PruningMasker, pruned_log_proba
 
     rng = np.random.RandomState(0)
     n_features = 7
     n_genes = n_features if encoding == "features" else sum(hidden)
     genome = rng.rand(n_genes) < 0.7
-    fmask, nmasks = genome_masks(genome, encoding, n_features, hidden)
+    spec = HeadSpec(encoding, n_features, hidden, 3)
+    fmask, nmasks = spec.masks(genome)
     head = MaskedHead(n_features, hidden, 3, fmask, nmasks, init_seed=0).eval()
     x = rng.rand(n_features).astype(np.float32)
     masker = PruningMasker(genome)
@@ -432,7 +433,7 @@ def test_the_masker_prunes_exactly_like_a_pruned_head(encoding, hidden):
                                 encoding)
         for mask, out in zip(masks, ours):
             kept = genome & mask.astype(bool)
-            f2, n2 = genome_masks(kept, encoding, n_features, hidden)
+            f2, n2 = spec.masks(kept)
             pruned = MaskedHead(n_features, hidden, 3, f2, n2, init_seed=0).eval()
             expected = torch.log_softmax(pruned(torch.as_tensor(x[None])), dim=1)[0]
             np.testing.assert_allclose(out.numpy(), expected.numpy(), atol=1e-6)

@@ -59,8 +59,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from .._engine import train_heads
-from .._head import n_genes
+from ..engines import train_heads
 from ._base import Objective, frozen_heads, head_module
 
 __all__ = [
@@ -529,8 +528,7 @@ class Adversarial(Objective):
 
     def _dense_head(self, context):
         config = context.config
-        genome = np.ones((1, n_genes(config.encoding, config.n_features,
-                                     config.hidden_layer_sizes)), dtype=bool)
+        genome = np.ones((1, config.head.n_genes), dtype=bool)
         return train_heads(genome, context.X_train, context.y_train, config,
                            engine=context.engine, sample_weight=context.w_train)
 

@@ -35,7 +35,6 @@ from scipy.linalg import solve_triangular
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._head import genome_masks
 from .._ood import SYNTHETIC_KINDS, synthetic_ood_features, synthetic_ood_images
 from ._base import Objective
 from ._odin import ood_auroc
@@ -221,8 +220,7 @@ class FeatureBank:
 
 def feature_mask(genome, config):
     """The backbone features a head with ``genome`` reads (bool mask)."""
-    return genome_masks(np.asarray(genome, dtype=bool), config.encoding, config.n_features,
-                        config.hidden_layer_sizes)[0]
+    return config.head.masks(np.asarray(genome, dtype=bool))[0]
 
 
 class OoD(Objective):
