@@ -331,11 +331,14 @@ class _Pool:
             s_i, rho_i = flat_s.index_select(0, pick), self.rho.view(-1)[pick]
             a = torch.where(i < n_hist, _rowdot(s_i, q) * rho_i, 0.0)
             q = q - a[:, None] * flat_y.index_select(0, pick)
-            picks.append((pick, s_i, rho_i))
+            # s_i is gathered again below rather than kept: ten copies of
+            # the history would double the pool's memory (same values).
+            picks.append((pick, rho_i))
             al.append(a)
         r_ = q * torch.where(self.fresh, 1.0, self.h_diag)[:, None]
         for i in reversed(range(depth)):
-            pick, s_i, rho_i = picks[i]
+            pick, rho_i = picks[i]
+            s_i = flat_s.index_select(0, pick)
             be = torch.where(i < n_hist, _rowdot(flat_y.index_select(0, pick), r_) * rho_i, 0.0)
             r_ = r_ + s_i * (al[i] - be)[:, None]
         return r_

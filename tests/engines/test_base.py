@@ -1,0 +1,96 @@
+"""What the engines share (engines/_base.py): the settings, the loss, the
+table that picks an engine, and refitting members."""
+
+import numpy as np
+import pytest
+import torch
+
+from evoprune_sklearn import EvoPruneClassifier, Member
+from evoprune_sklearn._head import HeadSpec
+from evoprune_sklearn.engines import (
+    Engine,
+    TrainingConfig,
+    get_engine,
+    penalised_loss,
+    refit_members,
+    train_heads,
+)
+from evoprune_sklearn.engines._base import _select
+
+from ._helpers import N_FEATURES, make_config, make_genomes
+
+
+def test_config_exposes_the_head_spec():
+    config = make_config(encoding="neurons", hidden_layer_sizes=(16, 4))
+    assert config.head == HeadSpec("neurons", N_FEATURES, (16, 4), 3)
+    assert config.head.n_genes == 20
+    for (w, b), (w1, b1) in zip(config.initial_parameters(),
+                                config.head.initial_parameters(config.init_seed)):
+        assert torch.equal(w, w1) and torch.equal(b, b1)
+
+
+def test_penalised_loss_is_weighted_cross_entropy_plus_l2():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 5, 3))  # two candidates, five samples
+    y = rng.integers(3, size=5)
+    W = [rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 3, 3))]
+    sw = rng.uniform(0.5, 1.5, 5)
+    got = penalised_loss(torch.as_tensor(logits), torch.as_tensor(y),
+                         [torch.as_tensor(w) for w in W], sample_weight=torch.as_tensor(sw),
+                         alpha=0.3, n_samples=7.0)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    ce = -logp[:, np.arange(5), y]
+    expected = (ce * sw).mean(-1) + 0.3 / 14.0 * sum((w**2).sum((-2, -1)) for w in W)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("option, solver, hidden, name", [
+    ("batched", "adam", (16,), "adam"), ("batched", "adam", (), "adam"),
+    ("batched", "lbfgs", (16,), "lbfgs"), ("batched", "lbfgs", (), "stacked_lbfgs"),
+    ("skorch", "adam", (16,), "skorch"), ("skorch", "lbfgs", (), "skorch"),
+])
+def test_exactly_one_engine_serves_each_setting(option, solver, hidden, name):
+    config = make_config(solver=solver, hidden_layer_sizes=hidden, engine=option)
+    assert _select(option, config) is get_engine(name)
+    assert isinstance(get_engine(name), Engine)
+
+
+def test_the_engine_option_is_read_from_the_config(split, engine_calls):
+    X, y, _, _ = split
+    genomes = make_genomes(2, N_FEATURES, seed=0)
+    train_heads(genomes, X, y, make_config(engine="skorch", max_epochs=1))
+    assert engine_calls["skorch"] == 2 and engine_calls["adam"] == 0
+    train_heads(genomes, X, y, make_config(engine="skorch", max_epochs=1), engine="batched")
+    assert engine_calls["adam"] == 2
+
+
+def test_unknown_engines_are_refused():
+    with pytest.raises(ValueError, match="no engine 'nope'"):
+        get_engine("nope")
+    with pytest.raises(ValueError, match="matches 0 registered engines"):
+        _select("nope", make_config())
+
+
+def test_refit_members_retrains_each_genome_on_the_data(split):
+    X, y, _, _ = split
+    config = make_config(max_epochs=2)
+    genomes = make_genomes(3, N_FEATURES, seed=5)
+    members = [Member(g, {"accuracy": 0.5 + i / 10}) for i, g in enumerate(genomes)]
+    refit = refit_members(members, X, y, config)
+    direct = train_heads(genomes, X, y, config)
+    for i, (old, new) in enumerate(zip(members, refit)):
+        assert np.array_equal(new.genome, old.genome)
+        assert new.objectives == old.objectives
+        assert list(new.train_loss) == direct.train_loss[i]
+        for (w, b), (w1, b1) in zip(new.params, direct.head_parameters(i)):
+            assert torch.equal(w, w1) and torch.equal(b, b1)
+    assert refit_members([], X, y, config) == []
+
+
+def test_estimator_config_carries_the_engine_option(blobs_small):
+    X, y = blobs_small
+    clf = EvoPruneClassifier(backbone=None, engine="skorch", solver="adam", max_epochs=1,
+                             hidden_layer_sizes=(4,), pop_size=4, n_evaluations=4,
+                             random_state=0).fit(X, y)
+    assert isinstance(clf._config, TrainingConfig) and clf._config.engine == "skorch"
+    assert clf._config.head.n_genes == X.shape[1] == clf.baseline_.genome.size
