@@ -119,9 +119,9 @@ def front_at_budgets(front, F_te, y_te):
 
 def baselines_at_budgets(clf, F_tr, y_tr, F_te, y_te, supports):
     """L1-path support and magnitude pruning at each budget, heads retrained."""
+    from evoprune_sklearn._engines import refit_members
     from evoprune_sklearn._front import Member
     from evoprune_sklearn._operators import gene_importance
-    from evoprune_sklearn.engines import refit_members
 
     config, L = clf._config, clf.n_genes_
     y_enc = np.searchsorted(clf.classes_, y_tr)

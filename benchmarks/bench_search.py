@@ -105,7 +105,7 @@ def matmul_peak(device):
 
 def throughput(device, epochs, pop, batch_size):
     """Evaluations/s and GFLOP/s of both engines on one population."""
-    from evoprune_sklearn.engines import TrainingConfig, train_heads
+    from evoprune_sklearn._engines import TrainingConfig, train_heads
 
     X, y = features()
     X_tr, y_tr, X_val, y_val = X[:1600], y[:1600], X[1600:], y[1600:]
@@ -144,7 +144,7 @@ def throughput_default(device, pop, hidden):
     candidate on the full masked feature matrix with the same loss, the same
     L-BFGS settings and the same initial weights, trained one after the other.
     """
-    from evoprune_sklearn.engines import TrainingConfig, train_heads
+    from evoprune_sklearn._engines import TrainingConfig, train_heads
 
     X, y = features()
     X_tr, y_tr, X_val, y_val = X[:1600], y[:1600], X[1600:], y[1600:]

@@ -6,9 +6,9 @@ import sys
 import time
 
 from ._classifier import EvoPruneClassifier
+from ._engines import refit_members
 from ._front import Member
 from .datasets import load_digits_images
-from .engines import refit_members
 from .plotting import plot_pareto_front
 
 

@@ -8,7 +8,7 @@ through:
   generation counter and the bit-generator state of pymoo's random generator;
 * the evaluation cache (packed genomes and their objective values), so that
   genomes seen before the interruption are not retrained (a trained head is a
-  pure function of its genome, see :mod:`evoprune_sklearn.engines`);
+  pure function of its genome, see :mod:`evoprune_sklearn._engines`);
 * the Pareto front so far, trained head parameters included, and ``history_``;
 * the seeds and the train/validation split of the fit;
 * a fingerprint of the training data, of the parameters that shape the search

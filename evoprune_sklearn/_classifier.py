@@ -34,6 +34,7 @@ from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
 from ._backbones._extractor import check_precision
 from ._background import sample_background
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
+from ._engines import TrainingConfig, refit_members, train_heads
 from ._ensemble import (
     DEFAULT_MEMBERS,
     DEFAULT_OOD_METHOD,
@@ -65,7 +66,6 @@ from ._search import SearchControl, run_search, score_genomes
 from ._solver_options import ignored_parameters, init_defaults
 from ._weights import fit_weights, merge_samples
 from .callbacks import check_callbacks
-from .engines import TrainingConfig, refit_members, train_heads
 from .objectives import ObjectiveContext, get_objective
 from .selection import RULES, SelectionRule
 

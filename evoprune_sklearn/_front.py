@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .engines._base import TrainingConfig, get_engine
+from ._engines._base import TrainingConfig, get_engine
 from .selection import _minimized, get_rule
 
 __all__ = ["Member", "ParetoFront", "gene_names", "merge_front", "sorted_front"]

@@ -49,10 +49,10 @@ from safetensors.numpy import save_file
 from . import callbacks
 from ._backbones import Backbone, load_backbone, validate_backbone_args
 from ._background import Background
+from ._engines import TrainingConfig
 from ._front import Member, ParetoFront
 from ._images import ImageSpec
 from ._version import __version__
-from .engines import TrainingConfig
 from .objectives import Objective, get_objective
 from .objectives._registry import registry_name
 

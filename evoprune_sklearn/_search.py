@@ -17,6 +17,7 @@ from pymoo.core.sampling import Sampling
 from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.operators.mutation.bitflip import BitflipMutation
 
+from ._engines import expand_parameters, train_heads
 from ._front import Member, ParetoFront, merge_front, sorted_front
 from ._operators import InformedMutation, density_spread_genomes
 from ._parallel import (
@@ -29,7 +30,6 @@ from ._parallel import (
     torch_threads,
 )
 from .callbacks import StopSearch
-from .engines import expand_parameters, train_heads
 from .selection import _minimized
 
 __all__ = [
@@ -204,7 +204,7 @@ class _Evaluator:
     """Evaluates genomes with a cache; trains only genomes never seen before.
 
     A genome's result depends on the genome alone (see
-    :mod:`evoprune_sklearn.engines`), so a generation can be split across
+    :mod:`evoprune_sklearn._engines`), so a generation can be split across
     workers in any way and the front is the same as with ``n_jobs=1``.
     Only objective values are cached; trained parameters of a genome live
     on in the front's members or not at all, so memory is bounded by the

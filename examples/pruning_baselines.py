@@ -35,10 +35,10 @@ from sklearn.model_selection import train_test_split
 
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn.__main__ import l1_path_supports
+from evoprune_sklearn._engines import refit_members
 from evoprune_sklearn._front import Member
 from evoprune_sklearn._operators import gene_importance
 from evoprune_sklearn.datasets import load_digits_images
-from evoprune_sklearn.engines import refit_members
 
 # %%
 # Backbone features once; every model below sees the same ones.

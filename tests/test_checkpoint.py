@@ -138,7 +138,7 @@ def _fresh_search_writing_to(path, X, y):
     # A search writing over an existing checkpoint file.
     state = SearchState(str(path), {"version": "x", "parameters": {}, "data": "d"},
                         {}, split=(np.arange(3), np.arange(2)))
-    from evoprune_sklearn.engines import TrainingConfig
+    from evoprune_sklearn._engines import TrainingConfig
     from evoprune_sklearn.objectives import Accuracy, Complexity, ObjectiveContext
 
     Xf = X.astype(np.float32)

@@ -10,10 +10,10 @@ from sklearn.base import clone
 
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._backbones import load_backbone
+from evoprune_sklearn._engines import TrainingConfig, train_heads
 from evoprune_sklearn._fingerprint import search_parameters
 from evoprune_sklearn._images import Images
 from evoprune_sklearn.datasets import load_digits_images
-from evoprune_sklearn.engines import TrainingConfig, train_heads
 from evoprune_sklearn.objectives import (
     ODIN,
     Accuracy,

@@ -59,7 +59,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ..engines import train_heads
+from .._engines import train_heads
 from ._base import Objective, frozen_heads, head_module
 
 __all__ = [

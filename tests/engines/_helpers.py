@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from evoprune_sklearn.engines import TrainingConfig
+from evoprune_sklearn._engines import TrainingConfig
 
 N_FEATURES, N_CLASSES = 48, 3
 

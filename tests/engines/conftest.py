@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from evoprune_sklearn.engines._base import _ENGINES
+from evoprune_sklearn._engines._base import _ENGINES
 
 from ._helpers import make_data
 

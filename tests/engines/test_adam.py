@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from evoprune_sklearn import EvoPruneClassifier, MaskedHead
-from evoprune_sklearn.engines import train_heads
-from evoprune_sklearn.engines._adam import _batch_orders, _padded
+from evoprune_sklearn._engines import train_heads
+from evoprune_sklearn._engines._adam import _batch_orders, _padded
 
 from ._helpers import N_CLASSES, N_FEATURES, accuracy, make_config, make_genomes
 

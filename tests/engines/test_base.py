@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from evoprune_sklearn import EvoPruneClassifier, Member
-from evoprune_sklearn._head import HeadSpec
-from evoprune_sklearn.engines import (
+from evoprune_sklearn._engines import (
     Engine,
     TrainingConfig,
     get_engine,
@@ -15,7 +14,8 @@ from evoprune_sklearn.engines import (
     refit_members,
     train_heads,
 )
-from evoprune_sklearn.engines._base import _select
+from evoprune_sklearn._engines._base import _select
+from evoprune_sklearn._head import HeadSpec
 
 from ._helpers import N_FEATURES, make_config, make_genomes
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn.engines import train_heads
-from evoprune_sklearn.engines._lbfgs import _train_lbfgs, input_preconditioner
+from evoprune_sklearn._engines import train_heads
+from evoprune_sklearn._engines._lbfgs import _train_lbfgs, input_preconditioner
 
 from ._helpers import N_FEATURES, accuracy, make_config, make_genomes
 

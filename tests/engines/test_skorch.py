@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn.engines import make_skorch_net, penalised_loss, train_heads, wrap_in_skorch
-from evoprune_sklearn.engines._skorch import HeadNet
+from evoprune_sklearn._engines import make_skorch_net, penalised_loss, train_heads, wrap_in_skorch
+from evoprune_sklearn._engines._skorch import HeadNet
 
 from ._helpers import N_CLASSES, N_FEATURES, make_config, make_genomes
 

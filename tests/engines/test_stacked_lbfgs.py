@@ -6,12 +6,11 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-import evoprune_sklearn.engines._stacked_lbfgs as stacked_module
+import evoprune_sklearn._engines._stacked_lbfgs as stacked_module
 from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn._parallel import deterministic_arithmetic
-from evoprune_sklearn.engines import TrainingConfig, train_heads
-from evoprune_sklearn.engines._lbfgs import _train_lbfgs, full_batch
-from evoprune_sklearn.engines._stacked_lbfgs import (
+from evoprune_sklearn._engines import TrainingConfig, train_heads
+from evoprune_sklearn._engines._lbfgs import _train_lbfgs, full_batch
+from evoprune_sklearn._engines._stacked_lbfgs import (
     _HISTORY,
     _STACK,
     _Pool,
@@ -19,6 +18,7 @@ from evoprune_sklearn.engines._stacked_lbfgs import (
     _stackable,
     _StackedProblem,
 )
+from evoprune_sklearn._parallel import deterministic_arithmetic
 
 from ._helpers import N_FEATURES, accuracy, lbfgs_config, make_genomes
 

@@ -1,7 +1,7 @@
 """Per-head L-BFGS: each candidate alone, full batch, on its kept units.
 
 Serves ``solver="lbfgs"`` for heads with hidden layers (a linear head goes
-to :mod:`~evoprune_sklearn.engines._stacked_lbfgs`, which shares this
+to :mod:`~evoprune_sklearn._engines._stacked_lbfgs`, which shares this
 module's objective, preconditioning and stopping rules). The whole training
 fold is one batch, so each head is trained on its kept features (or
 neurons) only: its cost falls with its density and its result depends on

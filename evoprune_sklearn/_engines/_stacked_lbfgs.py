@@ -4,7 +4,7 @@ Serves ``solver="lbfgs"`` with a linear head (``hidden_layer_sizes=()``).
 A pool of candidates shares every product with the feature matrix, each
 with its own history, step and stopping test (:class:`_Pool`), under the
 objective, preconditioning and stopping rules of
-:mod:`~evoprune_sklearn.engines._lbfgs`.
+:mod:`~evoprune_sklearn._engines._lbfgs`.
 
 The pool computes its logits and their gradient by hand in a transposed
 layout (:meth:`_StackedProblem.evaluate`, one product for the logits and
