@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._head import head_forward
 from ._images import resize_batch
 
 __all__ = [
@@ -72,18 +73,16 @@ class HeadTail(nn.Module):
 
     def forward(self, h):
         head = self.head
-        for i in range(self.start, head.n_hidden):
-            h = torch.relu(head.layers[i](h)) * head.neuron_mask(i)
-        return head.layers[-1](h)
+        return head_forward(h, head.layer_parameters()[self.start:],
+                            unit_masks=head.unit_masks()[self.start:])
 
 
 def activation(head, X, layer):
     """Masked activation of hidden ``layer`` for features ``X``."""
     with torch.no_grad():
-        h = X.to(head.layers[0].weight.dtype) * head.feature_mask
-        for i in range(layer + 1):
-            h = torch.relu(head.layers[i](h)) * head.neuron_mask(i)
-    return h
+        return head_forward(X.to(head.layers[0].weight.dtype),
+                            head.layer_parameters()[:layer + 1], head.feature_mask,
+                            head.unit_masks(), hidden=True)
 
 
 class ImageBody(nn.Module):

@@ -38,7 +38,7 @@ def _affine(x, w, b):
     return torch.nn.functional.linear(x, w.T, b)
 
 
-def head_forward(x, layers, input_mask=None, unit_masks=None):
+def head_forward(x, layers, input_mask=None, unit_masks=None, hidden=False):
     """The head's forward pass: the one place it is written.
 
     Parameters
@@ -53,14 +53,18 @@ def head_forward(x, layers, input_mask=None, unit_masks=None):
     unit_masks : list of Tensor, default=None
         0/1 multiplier of each hidden layer's activations (a pruned, or
         padding, unit outputs zero).
+    hidden : bool, default=False
+        Whether ``layers`` are hidden layers only (each followed by its ReLU
+        and mask): the masked activations of the last one, instead of logits.
 
     Returns
     -------
-    logits : Tensor of shape (n, out) or (G, n, out)
+    out : Tensor of shape (n, out) or (G, n, out)
+        Logits, or activations when ``hidden``.
     """
     if input_mask is not None:
         x = x * input_mask
-    last = len(layers) - 1
+    last = len(layers) if hidden else len(layers) - 1
     for layer, (w, b) in enumerate(layers):
         x = _affine(x, w, b)
         if layer < last:
@@ -380,10 +384,27 @@ class MaskedHead(nn.Module):
         """
         return getattr(self, f"neuron_mask_{i}")
 
+    def layer_parameters(self):
+        """The layers as :func:`head_forward` reads them.
+
+        Returns
+        -------
+        layers : list of (weight, bias)
+            ``weight`` of shape ``(in, out)`` (a view of the layer's own).
+        """
+        return [(layer.weight.T, layer.bias) for layer in self.layers]
+
+    def unit_masks(self):
+        """The 0/1 masks of the hidden layers' units, in order.
+
+        Returns
+        -------
+        masks : list of torch.Tensor
+        """
+        return [self.neuron_mask(i) for i in range(self.n_hidden)]
+
     def forward(self, X, sample_weight=None):
         # ``sample_weight`` arrives when skorch is fit on ``{"X": ..,
         # "sample_weight": ..}``; it weights the loss, not the forward pass.
         x = X.to(self.layers[0].weight.dtype)
-        layers = [(layer.weight.T, layer.bias) for layer in self.layers]
-        return head_forward(x, layers, self.feature_mask,
-                            [self.neuron_mask(i) for i in range(self.n_hidden)])
+        return head_forward(x, self.layer_parameters(), self.feature_mask, self.unit_masks())

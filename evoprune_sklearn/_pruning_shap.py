@@ -21,6 +21,8 @@ import numpy as np
 import shap
 import torch
 
+from ._head import head_forward
+
 __all__ = ["PRUNING_PERMUTATIONS", "PruningMasker", "pruned_log_proba", "pruning_gene_values"]
 
 #: Antithetic permutations per explained sample (each costs 2 * n_active + 1
@@ -117,17 +119,18 @@ def pruned_log_proba(heads, features, gene_masks, encoding):
     """
     out = []
     for head in heads:
-        x = features.to(head.layers[0].weight.dtype) * head.feature_mask
+        # The member's masks times the extra ones (0/1 factors: the products
+        # are exact, so this is the pruned head's own arithmetic).
+        feature_mask, unit_masks = head.feature_mask, head.unit_masks()
         if encoding == "features":
-            x = x * gene_masks
-        start = 0
-        for i in range(head.n_hidden):
-            x = torch.relu(head.layers[i](x)) * head.neuron_mask(i)
-            if encoding == "neurons":
-                size = head.layers[i].out_features
-                x = x * gene_masks[:, start : start + size]
-                start += size
-        out.append(torch.log_softmax(head.layers[-1](x), dim=1))
+            feature_mask = feature_mask * gene_masks
+        else:
+            ends = np.cumsum([len(m) for m in unit_masks])
+            unit_masks = [m * gene_masks[:, end - len(m):end]
+                          for m, end in zip(unit_masks, ends)]
+        logits = head_forward(features.to(head.layers[0].weight.dtype),
+                              head.layer_parameters(), feature_mask, unit_masks)
+        out.append(torch.log_softmax(logits, dim=1))
     return torch.logsumexp(torch.stack(out), dim=0) - np.log(len(heads))
 
 

@@ -163,3 +163,23 @@ def test_estimator_members_compute_through_the_spec(blobs):
         assert torch.equal(member.logits(X), logits)
         with torch.no_grad():
             assert torch.equal(member.module()(torch.as_tensor(X)), logits)
+
+
+def test_hidden_forward_gives_the_masked_activations():
+    # hidden=True: every given layer is a hidden one (ReLU and mask), as the
+    # gradient and pruning explanations read a head's inner layers.
+    rng = np.random.default_rng(5)
+    spec = HeadSpec("neurons", 6, (5, 4), 3)
+    genome = rng.random(spec.n_genes) < 0.6
+    head = spec.module(genome, init_seed=1)
+    x = rng.normal(size=(4, 6)).astype(np.float32)
+    params = [(w.detach().numpy(), b.detach().numpy()) for w, b in head.layer_parameters()]
+    masks = [m.numpy() for m in head.unit_masks()]
+    with torch.no_grad():
+        got = head_forward(torch.as_tensor(x), head.layer_parameters()[:2], head.feature_mask,
+                           head.unit_masks(), hidden=True)
+    h = x
+    for (w, b), m in zip(params[:2], masks):
+        h = np.maximum(h @ w + b, 0.0) * m
+    np.testing.assert_allclose(got.numpy(), h, rtol=1e-5, atol=1e-6)
+    assert not got[:, ~torch.as_tensor(masks[1], dtype=torch.bool)].any()
