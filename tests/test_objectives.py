@@ -9,7 +9,7 @@ import torch
 from sklearn.base import clone
 
 from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn._backbones import load_backbone
+from evoprune_sklearn._backbones import get_backbone
 from evoprune_sklearn._engine import TrainingConfig, train_heads
 from evoprune_sklearn._fingerprint import search_parameters
 from evoprune_sklearn._images import Images
@@ -42,7 +42,7 @@ def one_torch_thread():
 def image_context():
     """The context of a small image fit, and a generation of trained heads."""
     X, y = load_digits_images(size=32, n_per_class=6)
-    backbone = load_backbone("efficientnet_lite0", "DEFAULT", 32)
+    backbone = get_backbone("efficientnet_lite0", "DEFAULT", 32)
     features = backbone.extract(X)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(y))
