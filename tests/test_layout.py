@@ -34,6 +34,11 @@ ALLOWED = {
     ("_search.py", "_backbone"),  # getattr(obj, "_backbone") on an objective
 }
 
+# Test files other helpers of issue 22 are writing on their branches (r-head:
+# tests/test_head.py, r-search: tests/test_search.py). The coordinator empties
+# this set after merging them; an entry whose file exists fails the test below.
+PENDING = {"test_head.py", "test_search.py"}
+
 
 def mirrored_test(module):
     """The test file a package module must have, relative to ``tests/``; None if exempt."""
@@ -65,9 +70,14 @@ def test_every_module_has_its_mirrored_test_file():
     missing = []
     for module in _package_modules():
         test = mirrored_test(module)
-        if test is not None and not (TESTS / test).is_file():
+        if test is not None and not (TESTS / test).is_file() and str(test) not in PENDING:
             missing.append(f"{module.relative_to(ROOT.parent)} -> tests/{test}")
     assert not missing, "modules without their test file:\n" + "\n".join(missing)
+
+
+def test_pending_test_files_are_still_missing():
+    written = [name for name in sorted(PENDING) if (TESTS / name).is_file()]
+    assert not written, f"remove from PENDING, the files exist now: {written}"
 
 
 def test_every_test_folder_is_a_package():
