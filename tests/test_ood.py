@@ -9,7 +9,8 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from evoprune_sklearn import EvoPruneClassifier, OODSet
-from evoprune_sklearn._ood import synthetic_ood_features, synthetic_ood_images
+from evoprune_sklearn._images import Images
+from evoprune_sklearn._ood import synthetic_ood_features, synthetic_ood_images, validate_ood
 from evoprune_sklearn.datasets import load_digits_images
 from evoprune_sklearn.objectives import ODIN
 
@@ -139,3 +140,50 @@ def test_plain_ood_array_of_len_X_warns_that_cv_would_slice_it():
     with pytest.warns(UserWarning, match="OODSet"):
         EvoPruneClassifier(backbone=None, **dict(SMALL, n_evaluations=4)).fit(
             X, y, X_ood=X_ood)
+
+
+# ------------------------------------------------------------ unit tests
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 30])
+def test_synthetic_feature_kinds_split_the_size_evenly(n):
+    X = np.random.default_rng(0).normal(loc=5.0, scale=2.0, size=(200, 4))
+    F, kinds = synthetic_ood_features(X, n, random_state=1)
+    assert F.shape == (n, 4) and F.dtype == np.float32
+    counts = [int(np.sum(kinds == k)) for k in ("gaussian", "uniform", "shuffled")]
+    assert sum(counts) == n and max(counts) - min(counts) <= 1
+    assert counts == sorted(counts, reverse=True)  # the remainder goes to the first kinds
+
+
+def test_synthetic_features_follow_the_training_statistics():
+    X = np.random.default_rng(0).normal(loc=[5.0, -3.0], scale=[2.0, 0.5], size=(2000, 2))
+    F, kinds = synthetic_ood_features(X, 3000, random_state=0)
+    gaussian = F[kinds == "gaussian"]
+    np.testing.assert_allclose(gaussian.mean(axis=0), X.mean(axis=0), atol=0.15)
+    np.testing.assert_allclose(gaussian.std(axis=0), X.std(axis=0), rtol=0.1)
+    uniform = F[kinds == "uniform"]
+    assert (uniform >= X.min(axis=0) - 1e-5).all() and (uniform <= X.max(axis=0) + 1e-5).all()
+    # the same seed draws the same set, another seed another
+    np.testing.assert_array_equal(F, synthetic_ood_features(X, 3000, random_state=0)[0])
+    assert not np.array_equal(F, synthetic_ood_features(X, 3000, random_state=1)[0])
+
+
+@pytest.mark.parametrize("X_ood,error,match", [
+    (np.zeros((4, 3)), ValueError, "3 features, but X has 5"),
+    (np.zeros(5), ValueError, "2-D feature matrix"),
+    (np.zeros((0, 5)), ValueError, "0 samples"),
+    (np.array([["a"] * 5]), TypeError, "numeric"),
+    (np.full((2, 5), np.inf), ValueError, "NaN or infinity"),
+    (OODSet(None), ValueError, "OODSet wraps None"),
+])
+def test_validate_ood_names_what_is_wrong(X_ood, error, match):
+    with pytest.raises(error, match=match):
+        validate_ood(X_ood, image_input=False, n_features=5)
+
+
+def test_validate_ood_returns_float32_features_or_images():
+    out = validate_ood([[1, 2, 3]], image_input=False, n_features=3)
+    assert out.dtype == np.float32 and out.shape == (1, 3)
+    assert validate_ood(None, image_input=False) is None
+    images = validate_ood(np.zeros((2, 8, 8, 3), dtype=np.uint8), image_input=True)
+    assert isinstance(images, Images) and len(images) == 2
+    with pytest.warns(UserWarning, match="ignored"):
+        validate_ood(np.zeros((1, 3)), image_input=False, n_features=3, used=False)
