@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_validate
 
@@ -17,14 +16,7 @@ from evoprune_sklearn.objectives import ODIN
 SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, random_state=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # These heads and 32-px images are tiny: one thread is faster than two,
-    # and much faster when other test processes share the cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _noise_images(n, size, seed=0):

@@ -5,30 +5,12 @@ import pytest
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
-from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._ensemble import DEFAULT_OOD_METHOD, OOD_METHODS
-
-TWO = ("accuracy", "complexity")
-
-
-# ------------------------------------------------------- through the estimator
-@pytest.fixture(scope="module")
-def fitted():
-    from sklearn.datasets import make_classification
-
-    # shifted into the positive orthant, so that -X differs in direction too
-    # (kNN reads unit-length features: a direction, not a magnitude)
-    X, y = make_classification(n_samples=150, n_features=12, n_informative=8,
-                               n_classes=3, shift=6.0, random_state=0)
-    clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), objectives=TWO,
-                             pop_size=6, n_evaluations=18,
-                             random_state=0).fit(X, y)
-    return clf, X, y
 
 
 @pytest.mark.parametrize("method", OOD_METHODS)
-def test_every_method_through_the_estimator(fitted, method):
-    clf, X, _ = fitted
+def test_every_method_through_the_estimator(ood_fit, method):
+    clf, X, _ = ood_fit
     s = clf.ensemble_ood_score(X, members="front", method=method)
     assert s.shape == (len(X),) and np.all(np.isfinite(s))
     proba = clf.ensemble_predict_proba(X, members="front")
@@ -52,15 +34,15 @@ def test_every_method_through_the_estimator(fitted, method):
         assert auroc > 0.95
 
 
-def test_default_method_is_knn(fitted):
-    clf, X, _ = fitted
+def test_default_method_is_knn(ood_fit):
+    clf, X, _ = ood_fit
     assert DEFAULT_OOD_METHOD == "knn"
     np.testing.assert_array_equal(clf.ensemble_ood_score(X),
                                   clf.ensemble_ood_score(X, method="knn"))
 
 
-def test_knn_k_and_member_choice_matter(fitted):
-    clf, X, _ = fitted
+def test_knn_k_and_member_choice_matter(ood_fit):
+    clf, X, _ = ood_fit
     a = clf.ensemble_ood_score(X, members="front", k=1)
     b = clf.ensemble_ood_score(X, members="front", k=20)
     assert not np.allclose(a, b)
@@ -72,7 +54,7 @@ def test_knn_k_and_member_choice_matter(fitted):
     ({"k": 0}, "k must be"),
     ({"members": [99]}, "Pareto front has"),
 ])
-def test_bad_options_are_refused(fitted, kwargs, match):
-    clf, X, _ = fitted
+def test_bad_options_are_refused(ood_fit, kwargs, match):
+    clf, X, _ = ood_fit
     with pytest.raises(ValueError, match=match):
         clf.ensemble_ood_score(X, **kwargs)

@@ -9,26 +9,11 @@ from evoprune_sklearn import EvoPruneClassifier
 TWO = ("accuracy", "complexity")
 
 
-# ------------------------------------------------------- through the estimator
-@pytest.fixture(scope="module")
-def fitted():
-    from sklearn.datasets import make_classification
-
-    # shifted into the positive orthant, so that -X differs in direction too
-    # (kNN reads unit-length features: a direction, not a magnitude)
-    X, y = make_classification(n_samples=150, n_features=12, n_informative=8,
-                               n_classes=3, shift=6.0, random_state=0)
-    clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), objectives=TWO,
-                             pop_size=6, n_evaluations=18,
-                             random_state=0).fit(X, y)
-    return clf, X, y
-
-
 # ------------------------------------------------------------------ report
-def test_report_on_features(fitted):
+def test_report_on_features(ood_fit):
     from evoprune_sklearn.robustness import COLUMNS, robustness_report
 
-    clf, X, y = fitted
+    clf, X, y = ood_fit
     report = robustness_report(clf, X, y, X_far=-X, ensembles=["front"])
     assert list(report.columns) == list(COLUMNS)
     assert report.loc["logistic regression", "kind"] == "baseline"
@@ -90,7 +75,7 @@ def test_averaged_logits_is_the_mean():
     torch.testing.assert_close(net(x), (heads[0](x) + heads[1](x)) / 2)
 
 
-def test_display(fitted):
+def test_display(ood_fit):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,7 +83,7 @@ def test_display(fitted):
 
     from evoprune_sklearn.plotting import RobustnessDisplay
 
-    clf, X, y = fitted
+    clf, X, y = ood_fit
     disp = RobustnessDisplay.from_estimator(clf, X, y, X_near=X * 1.5, X_far=-X)
     assert [a.get_xlabel() for a in disp.axes_] == [
         "test accuracy", "OoD AUROC, near", "OoD AUROC, far"]

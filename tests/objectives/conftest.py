@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import make_classification
 
 from evoprune_sklearn import EvoPruneClassifier
@@ -16,13 +15,8 @@ from ._shared import N_CANDIDATES, SMALL, noise_images
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # These heads and 32-px images are tiny: one thread is faster than two,
-    # and much faster when other test processes share the cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every objective test module runs on one torch thread (root conftest)."""
 
 
 @pytest.fixture(scope="session")
