@@ -93,9 +93,9 @@ def mnist_sample(y):
 
 
 def features(X, image_size):
-    from evoprune_sklearn._backbones import load_backbone
+    from evoprune_sklearn._backbones import get_backbone
 
-    backbone = load_backbone("efficientnet_lite0", "DEFAULT", image_size)
+    backbone = get_backbone("efficientnet_lite0", "DEFAULT", image_size)
     return backbone.extract(X)
 
 

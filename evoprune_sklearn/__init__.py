@@ -4,10 +4,8 @@ networks, by multi-objective evolutionary pruning (MO-EvoPruneDeepTL)."""
 from ._backbones import (
     Backbone,
     BackboneSpec,
-    available_backbones,
     get_backbone,
     list_backbones,
-    load_backbone,
     register_backbone,
 )
 from ._classifier import EvoPruneClassifier
@@ -31,8 +29,6 @@ __all__ = [
     "register_backbone",
     "list_backbones",
     "get_backbone",
-    "available_backbones",
-    "load_backbone",
     "__version__",
 ]
 

@@ -9,7 +9,7 @@ from ._classifier import EvoPruneClassifier
 from ._engines import refit_members
 from ._front import Member
 from .datasets import load_digits_images
-from .plotting import plot_pareto_front
+from .plotting import ParetoFrontDisplay
 
 
 def l1_path_supports(X, y, n_cs=10, max_features=None, c_max=1000.0):
@@ -70,9 +70,9 @@ def l1_path_baseline(clf, F_train, y_train, F_test, y_test, n_genes_on):
     fits = [s for s in supports if 0 < s.sum() <= n_genes_on]
     best = fits[-1] if fits else min(supports, key=lambda s: s.sum() or np.inf)
     y_enc = np.searchsorted(clf.classes_, y_train)
-    (member,) = refit_members([Member(best, {})], F_train, y_enc, clf._config,
-                              engine=clf.engine)
-    member = dataclasses.replace(member, classes=clf.classes_, config=clf._config)
+    config = clf.pareto_front_[0].config  # the training recipe every member holds
+    (member,) = refit_members([Member(best, {})], F_train, y_enc, config, engine=clf.engine)
+    member = dataclasses.replace(member, classes=clf.classes_, config=config)
     return float(np.mean(member.predict(F_test) == y_test)), int(best.sum())
 
 
@@ -154,7 +154,7 @@ def demo(args):
 
     os.makedirs(args.output, exist_ok=True)
     path = os.path.abspath(os.path.join(args.output, "pareto_front.png"))
-    plot_pareto_front(clf).savefig(path, dpi=120)
+    ParetoFrontDisplay.from_estimator(clf).figure_.savefig(path, dpi=120)
     print(f"Pareto-front plot written to {path}")
     print(f"total {time.perf_counter() - t0:.1f} s")
     return 0

@@ -45,6 +45,7 @@ from pymoo.core.population import Population
 
 from ._fingerprint import check_fingerprint, search_fingerprint
 from ._front import Member, sorted_front
+from ._safe_load import safe_load
 
 __all__ = [
     "SearchState",
@@ -114,15 +115,9 @@ def load_checkpoint(path):
         not an evoprune_sklearn checkpoint.
     """
     path = os.fspath(path)
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign files
-        raise ValueError(
-            f"checkpoint file {path!r} could not be read as an evoprune_sklearn "
-            f"checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            "Checkpoints are loaded with torch.load(weights_only=True) and never run "
-            "code; delete the file or pass another checkpoint path."
-        ) from exc
+    blob = safe_load(path, "checkpoint file", "an evoprune_sklearn checkpoint", (
+        "Checkpoints are loaded with torch.load(weights_only=True) and never run "
+        "code; delete the file or pass another checkpoint path."))
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(
             f"checkpoint file {path!r} is not an evoprune_sklearn checkpoint; "

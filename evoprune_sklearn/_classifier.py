@@ -1335,6 +1335,22 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                          reference=self._ood_reference, temperature=temperature, k=k,
                          device=self._device)
 
+    @property
+    def device_(self):
+        """The device the fitted estimator computes on (``"cpu"``, ``"cuda:0"``, ...)."""
+        check_is_fitted(self)
+        return self._device
+
+    @property
+    def ood_reference_(self):
+        """Training-fold features and encoded labels of the feature OoD detectors.
+
+        A dict ``{"features": float32 array, "labels": int64 array}`` of at
+        most 4096 training-fold rows, kept by :meth:`fit`.
+        """
+        check_is_fitted(self)
+        return self._ood_reference
+
     def export_model(self, member=None, head_only=False):
         """A plain torch module of one member with the pruning made physical.
 

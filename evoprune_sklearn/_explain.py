@@ -27,6 +27,7 @@ from sklearn.utils import check_random_state
 
 from ._background import Background
 from ._ensemble import resolve_members
+from ._front import gene_frequencies
 from ._gradients import (
     LogProba,
     feature_map_attributions,
@@ -37,7 +38,7 @@ from ._gradients import (
 
 __all__ = [
     "METHODS", "PIXEL_METHODS", "background_from", "check_explain_options",
-    "check_target", "explain", "resolve_member", "sample_rows",
+    "check_int", "check_target", "explain", "resolve_member", "sample_rows",
 ]
 
 METHODS = ("gradient", "pruning")
@@ -72,7 +73,11 @@ def resolve_member(member, front, best_index):
     return ("front" if isinstance(member, str) else idx), idx
 
 
-def _check_int(value, name, low):
+def check_int(value, name, low=1):
+    """``value`` as an int, or a ValueError naming ``name`` when it is not an int >= ``low``.
+
+    Booleans are refused although Python counts them as integers.
+    """
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     return int(value)
@@ -80,8 +85,8 @@ def _check_int(value, name, low):
 
 def check_explain_options(n_top, max_samples, method, pixel_method, pixels, images_in):
     """Validate the options of ``explain``; returns (n_top, max_samples, want_pixels)."""
-    n_top = _check_int(n_top, "n_top", 1)
-    max_samples = _check_int(max_samples, "max_samples", 1)
+    n_top = check_int(n_top, "n_top")
+    max_samples = check_int(max_samples, "max_samples")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be 'gradient' or 'pruning', got {method!r}.")
     if not isinstance(pixel_method, str) or pixel_method not in PIXEL_METHODS:
@@ -259,7 +264,7 @@ def explain(heads, features, *, genomes, indices, label, classes, encoding, gene
     return Explanation(
         values, base, gene_data(heads, feats_t, encoding),
         gene_names=gene_names,
-        gene_frequency=genomes.mean(axis=0),
+        gene_frequency=gene_frequencies(genomes),
         target=classes[target_enc],
         predicted=classes[pred_enc],
         sample_index=rows,

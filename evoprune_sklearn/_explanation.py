@@ -81,6 +81,8 @@ class Explanation(shap.Explanation):
         The ``n_top`` genes of highest ``combined_score`` (ties: importance).
     target, predicted, sample_index, member, classes, method, pixel_method
         As passed.
+    pixel_error : str or None
+        Why there are no pixel attributions (None when there are).
     pixels : shap.Explanation or None
         Pixel attributions with ``values`` and ``data`` of shape
         ``(n_explained, H, W, C)`` (channels last, ``C`` as in the input
@@ -135,7 +137,7 @@ class Explanation(shap.Explanation):
         self.method = method
         self.pixels = pixels
         self.pixel_method = pixel_method if pixels is not None else None
-        self._pixel_error = pixel_error
+        self.pixel_error = None if pixels is not None else pixel_error
 
     @property
     def pixel_attributions(self):
@@ -149,7 +151,7 @@ class Explanation(shap.Explanation):
         ``pixels=False``).
         """
         if self.pixels is None:
-            raise ValueError(self._pixel_error)
+            raise ValueError(self.pixel_error)
         return self.pixels.values
 
     @property

@@ -18,7 +18,8 @@ import torch
 from ._engines._base import TrainingConfig, get_engine
 from .selection import _minimized, get_rule
 
-__all__ = ["Member", "ParetoFront", "gene_names", "merge_front", "sorted_front"]
+__all__ = ["Member", "ParetoFront", "gene_frequencies", "gene_names", "merge_front",
+           "sorted_front"]
 
 
 def _read_only(array):
@@ -484,6 +485,20 @@ def sorted_front(front):
         return front
     order = np.lexsort(F.T[::-1])
     return dataclasses.replace(front, members=tuple(front.members[i] for i in order))
+
+
+def gene_frequencies(genomes):
+    """Fraction of the genomes with each gene on: the front's "influential" genes.
+
+    Parameters
+    ----------
+    genomes : array-like of bool, shape (n_members, n_genes)
+
+    Returns
+    -------
+    frequency : ndarray of float64, shape (n_genes,)
+    """
+    return np.asarray(genomes, dtype=bool).mean(axis=0)
 
 
 def gene_names(encoding, hidden_layer_sizes, n_features, backbone=None,

@@ -47,7 +47,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from . import callbacks
-from ._backbones import Backbone, load_backbone, validate_backbone_args
+from ._backbones import Backbone, get_backbone, validate_backbone_args
 from ._background import Background
 from ._engines import TrainingConfig
 from ._front import Member, ParetoFront
@@ -459,7 +459,7 @@ class _Reader:
         validate_backbone_args(name, None)  # a registry name, never a path or code
         # The architecture from its registry name with no pretrained weights
         # (nothing is downloaded), then the saved weights.
-        backbone = load_backbone(name, weights=None, image_size=int(node["input_size"]))
+        backbone = get_backbone(name, weights=None, image_size=int(node["input_size"]))
         try:
             backbone.module.load_state_dict(self._module_state(node["module"]), strict=True)
         except RuntimeError as exc:

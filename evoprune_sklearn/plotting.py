@@ -12,14 +12,14 @@ as many Axes as the view has panels.
 After ``plot`` every Display holds ``figure_``, ``ax_`` (the first panel),
 ``axes_`` (every panel, an ndarray), ``bounding_ax_`` (the Axes a view of
 several panels was laid out in, or None) and its named artists.
-
-The ``plot_*`` functions are thin aliases that return ``Display.figure_``.
 """
 
 import numbers
 
 import numpy as np
 
+from ._explain import check_int
+from ._front import gene_frequencies
 from .robustness import robustness_report
 
 __all__ = [
@@ -29,10 +29,6 @@ __all__ = [
     "ExplanationDisplay",
     "RobustnessDisplay",
     "gene_frequency",
-    "plot_pareto_front",
-    "plot_convergence",
-    "plot_gene_frequency",
-    "plot_explanation",
 ]
 
 
@@ -41,12 +37,6 @@ def _check_fitted(clf):
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(clf, "pareto_front_")
-
-
-def _check_int(value, name, low=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    return int(value)
 
 
 def _layout_axes(ax, slots, shape, figsize):
@@ -446,7 +436,7 @@ def gene_frequency(clf):
     (10,)
     """
     _check_fitted(clf)
-    return np.mean([m.genome for m in clf.pareto_front_], axis=0)
+    return gene_frequencies(clf.pareto_front_.genomes)
 
 
 def _gene_names(clf):
@@ -557,7 +547,7 @@ class GeneFrequencyDisplay(_Display):
         """
         if kind not in ("both", "all", "top"):
             raise ValueError(f"kind must be 'both', 'all' or 'top', got {kind!r}.")
-        n_top = min(_check_int(n_top, "n_top"), len(self.frequency))
+        n_top = min(check_int(n_top, "n_top"), len(self.frequency))
         freq = self.frequency
         best = np.argsort(-freq, kind="stable")[:n_top]
         panels = ["all", "top"] if kind == "both" else [kind]
@@ -721,13 +711,13 @@ class ExplanationDisplay(_Display):
 
         if kind not in ("both", "pixels", "genes"):
             raise ValueError(f"kind must be 'both', 'pixels' or 'genes', got {kind!r}.")
-        n_images = _check_int(n_images, "n_images")
-        n_cols = _check_int(n_cols, "n_cols")
+        n_images = check_int(n_images, "n_images")
+        n_cols = check_int(n_cols, "n_cols")
         if not isinstance(smooth, numbers.Real) or isinstance(smooth, bool) or smooth < 0:
             raise ValueError(f"smooth must be a non-negative number, got {smooth!r}.")
         exp = self.explanation
         if kind == "pixels" and not exp.has_pixel_attributions:
-            raise ValueError(f"kind='pixels' cannot be drawn: {exp._pixel_error}")
+            raise ValueError(f"kind='pixels' cannot be drawn: {exp.pixel_error}")
         show_pixels = kind != "genes" and exp.has_pixel_attributions
         show_genes = kind != "pixels"
         shown = min(n_images, len(exp.sample_index)) if show_pixels else 0
@@ -920,138 +910,3 @@ class RobustnessDisplay(_Display):
         self.bars_ = _as_array(bars)
         self._set_axes(fig, axes, bounding)
         return self
-
-
-# ---------------------------------------------------------------- thin aliases
-def _resized(fig, figsize):
-    if figsize is not None:
-        fig.set_size_inches(figsize)
-    return fig
-
-
-def plot_pareto_front(clf, *, figsize=None):
-    """The Pareto front as a figure: ``ParetoFrontDisplay.from_estimator(clf).figure_``.
-
-    Parameters
-    ----------
-    clf : EvoPruneClassifier
-        A fitted estimator.
-    figsize : tuple of float, default=None
-        Figure size in inches.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        A pyplot figure (``plt.show()`` shows it).
-
-    Examples
-    --------
-    >>> from sklearn.datasets import make_classification
-    >>> from evoprune_sklearn import EvoPruneClassifier
-    >>> from evoprune_sklearn.plotting import plot_pareto_front
-    >>> X, y = make_classification(n_samples=100, n_features=10, random_state=0)
-    >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), pop_size=4,
-    ...                          n_evaluations=8, random_state=0).fit(X, y)
-    >>> fig = plot_pareto_front(clf)
-    >>> fig.axes[0].get_ylabel()
-    'accuracy'
-    """
-    return _resized(ParetoFrontDisplay.from_estimator(clf).figure_, figsize)
-
-
-def plot_convergence(clf, *, figsize=None):
-    """Convergence as a figure: ``ConvergenceDisplay.from_estimator(clf).figure_``.
-
-    Parameters
-    ----------
-    clf : EvoPruneClassifier
-        A fitted estimator.
-    figsize : tuple of float, default=None
-        Figure size in inches.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        A pyplot figure.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import make_classification
-    >>> from evoprune_sklearn import EvoPruneClassifier
-    >>> from evoprune_sklearn.plotting import plot_convergence
-    >>> X, y = make_classification(n_samples=100, n_features=10, random_state=0)
-    >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), pop_size=4,
-    ...                          n_evaluations=12, random_state=0).fit(X, y)
-    >>> fig = plot_convergence(clf)
-    >>> fig.axes[0].get_ylabel()
-    'hypervolume'
-    """
-    return _resized(ConvergenceDisplay.from_estimator(clf).figure_, figsize)
-
-
-def plot_gene_frequency(clf, *, top=10, figsize=None):
-    """Gene frequency as a figure: ``GeneFrequencyDisplay.from_estimator(clf).figure_``.
-
-    Parameters
-    ----------
-    clf : EvoPruneClassifier
-        A fitted estimator.
-    top : int, default=10
-        Genes highlighted and ranked (``n_top`` of the Display).
-    figsize : tuple of float, default=None
-        Figure size in inches.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        A pyplot figure.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import make_classification
-    >>> from evoprune_sklearn import EvoPruneClassifier
-    >>> from evoprune_sklearn.plotting import plot_gene_frequency
-    >>> X, y = make_classification(n_samples=100, n_features=10, random_state=0)
-    >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), pop_size=4,
-    ...                          n_evaluations=8, random_state=0).fit(X, y)
-    >>> len(plot_gene_frequency(clf, top=3).axes)
-    2
-    """
-    if not isinstance(top, numbers.Integral) or isinstance(top, bool) or top < 1:
-        raise ValueError(f"top must be a positive int, got {top!r}.")
-    _check_fitted(clf)
-    return _resized(GeneFrequencyDisplay.from_estimator(clf, n_top=top).figure_, figsize)
-
-
-def plot_explanation(explanation, *, n_images=8, n_cols=4, smooth=1.0, figsize=None):
-    """An explanation as a figure: ``ExplanationDisplay.from_explanation(...).figure_``.
-
-    Parameters
-    ----------
-    explanation : Explanation
-        What :meth:`EvoPruneClassifier.explain` returned (it holds the
-        explained images).
-    n_images, n_cols, smooth
-        See :meth:`ExplanationDisplay.plot`.
-    figsize : tuple of float, default=None
-        Figure size in inches.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        A pyplot figure.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import make_classification
-    >>> from evoprune_sklearn import EvoPruneClassifier
-    >>> from evoprune_sklearn.plotting import plot_explanation
-    >>> X, y = make_classification(n_samples=100, n_features=8, random_state=0)
-    >>> clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,), pop_size=4,
-    ...                          n_evaluations=8, random_state=0).fit(X, y)
-    >>> len(plot_explanation(clf.explain(X[:5], n_top=3, random_state=0)).axes)
-    1
-    """
-    disp = ExplanationDisplay.from_explanation(explanation, n_images=n_images,
-                                               n_cols=n_cols, smooth=smooth)
-    return _resized(disp.figure_, figsize)

@@ -27,6 +27,7 @@ from ._ensemble import (
     resolve_members,
     score_ood,
 )
+from ._images import Images
 from .objectives._adversarial import attack_images, calibrate_eps
 from .objectives._odin import ood_auroc
 
@@ -191,60 +192,78 @@ def robustness_report(clf, X, y, *, X_near=None, X_far=None, members=("top", 3),
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(clf, "pareto_front_")
+    attacks = _check_report_args(ood_method, attacks, eps, n_attack)
+    front = clf.pareto_front_
+    rows = {f"member {int(i)}": ("member", [int(i)])
+            for i in resolve_members(front, members)}
+    for e in ensembles:
+        idx = resolve_members(front, e, "ensembles")
+        rows[f"ensemble {_name(e)}"] = ("ensemble", [int(i) for i in idx])
+    y_enc = _encoded(clf, y)
+    device, ref = clf.device_, clf.ood_reference_
+    feats = {"in": clf.extract_features(X)}
+    for key, data in (("near", X_near), ("far", X_far)):
+        if data is not None:
+            feats[key] = clf.extract_features(data)
+
+    table, models = {}, {}  # models: name -> feature -> logits modules, for the attacks
+    for name, (kind, idx) in rows.items():
+        table[name] = _member_row(front, kind, idx, feats, y_enc, ood_method, ref, device)
+        models[name] = [front[i].module().requires_grad_(False) for i in idx]
+    if baseline:
+        lr = LogisticRegression(max_iter=1000).fit(ref["features"], ref["labels"])
+        table["logistic regression"] = _baseline_row(lr, feats, y_enc)
+        models["logistic regression"] = [_lr_head(lr)]
+    report = _frame(table, ood_method)
+    if attacks and clf.backbone_ is not None:
+        _attack_columns(report, clf, X, y_enc, models, attacks, eps=eps,
+                        n_attack=n_attack, steps=steps, random_state=random_state)
+    return report
+
+
+def _check_report_args(ood_method, attacks, eps, n_attack):
     check_ood_method(ood_method)
     attacks = _check_attacks(attacks)
     if not (eps == "auto" or (isinstance(eps, numbers.Real) and eps > 0)):
         raise ValueError(f"eps must be 'auto' or a positive number, got {eps!r}.")
     if not isinstance(n_attack, numbers.Integral) or n_attack < 1:
         raise ValueError(f"n_attack must be an int >= 1, got {n_attack!r}.")
-    front = clf.pareto_front_
-    member_idx = resolve_members(front, members)
-    ensemble_idx = [(f"ensemble {_name(e)}", resolve_members(front, e, "ensembles"))
-                    for e in ensembles]
+    return attacks
+
+
+def _encoded(clf, y):
+    """``y`` as indices into ``clf.classes_``; unknown labels are refused."""
     y = np.asarray(y)
     y_enc = np.searchsorted(clf.classes_, y)
     if not np.array_equal(clf.classes_[np.clip(y_enc, 0, len(clf.classes_) - 1)], y):
         raise ValueError("y holds labels the estimator was not fitted on.")
-    device = clf._device
-    feats = {"in": clf.extract_features(X)}
-    for key, data in (("near", X_near), ("far", X_far)):
-        if data is not None:
-            feats[key] = clf.extract_features(data)
-    ref = clf._ood_reference
+    return y_enc
 
-    rows = {}
-    models = {}  # name -> feature -> logits module, for the attacks
-    for i in member_idx:
-        rows[f"member {int(i)}"] = ("member", [int(i)])
-    for name, idx in ensemble_idx:
-        rows[name] = ("ensemble", [int(i) for i in idx])
-    table = {}
-    for name, (kind, idx) in rows.items():
-        logits = member_logits(front, idx, feats["in"], device)
-        pred = torch.softmax(logits, dim=-1).mean(dim=0).argmax(dim=-1).numpy()
-        row = {"kind": kind, "n_members": len(idx), "accuracy": float(np.mean(pred == y_enc))}
-        s_in = score_ood(front, idx, feats["in"], ood_method, reference=ref, device=device)
-        for key in ("near", "far"):
-            row[f"auroc_{key}"] = np.nan
-            if key in feats:
-                s_out = score_ood(front, idx, feats[key], ood_method, reference=ref,
-                                  device=device)
-                row[f"auroc_{key}"] = ood_auroc(s_in, s_out)
-        table[name] = row
-        models[name] = [front[i].module().requires_grad_(False) for i in idx]
-    if baseline:
-        lr = LogisticRegression(max_iter=1000).fit(ref["features"], ref["labels"])
-        name = "logistic regression"
-        proba = lr.predict_proba(feats["in"])
-        row = {"kind": "baseline", "n_members": 1,
-               "accuracy": float(np.mean(lr.classes_[proba.argmax(1)] == y_enc))}
-        for key in ("near", "far"):
-            row[f"auroc_{key}"] = np.nan
-            if key in feats:
-                row[f"auroc_{key}"] = ood_auroc(proba.max(1),
-                                                lr.predict_proba(feats[key]).max(1))
-        table[name] = row
-        models[name] = [_lr_head(lr)]
+
+def _aurocs(row, feats, score):
+    """``auroc_near`` and ``auroc_far`` of ``score`` (features -> OoD score)."""
+    s_in = score(feats["in"])
+    for key in ("near", "far"):
+        row[f"auroc_{key}"] = ood_auroc(s_in, score(feats[key])) if key in feats else np.nan
+    return row
+
+
+def _member_row(front, kind, idx, feats, y_enc, ood_method, ref, device):
+    logits = member_logits(front, idx, feats["in"], device)
+    pred = torch.softmax(logits, dim=-1).mean(dim=0).argmax(dim=-1).numpy()
+    row = {"kind": kind, "n_members": len(idx), "accuracy": float(np.mean(pred == y_enc))}
+    return _aurocs(row, feats, lambda f: score_ood(front, idx, f, ood_method,
+                                                   reference=ref, device=device))
+
+
+def _baseline_row(lr, feats, y_enc):
+    proba = lr.predict_proba(feats["in"])
+    row = {"kind": "baseline", "n_members": 1,
+           "accuracy": float(np.mean(lr.classes_[proba.argmax(1)] == y_enc))}
+    return _aurocs(row, feats, lambda f: lr.predict_proba(f).max(1))
+
+
+def _frame(table, ood_method):
     report = pd.DataFrame.from_dict(table, orient="index")
     for col in COLUMNS:
         if col not in report:
@@ -253,16 +272,19 @@ def robustness_report(clf, X, y, *, X_near=None, X_far=None, members=("top", 3),
     report.index.name = "model"
     report.attrs["eps"] = None
     report.attrs["ood_method"] = ood_method
-    if not attacks or clf.backbone_ is None:
-        return report
+    return report
 
+
+def _attack_columns(report, clf, X, y_enc, models, attacks, *, eps, n_attack, steps,
+                    random_state):
+    """Fill the white-box and transfer attack columns of ``report`` in place."""
+    device, front, backbone = clf.device_, clf.pareto_front_, clf.backbone_
     rng = np.random.default_rng(random_state)
-    Xv, _ = clf._validate_input(X, reset=False)
     pick = np.sort(rng.choice(len(y_enc), size=min(int(n_attack), len(y_enc)),
                               replace=False))
-    backbone = clf.backbone_
     backbone.module.to(device)
-    images = Xv.to_tensor(backbone.input_size, index=pick).to(device)
+    # extract_features already checked X's image shape against the fitted one
+    images = Images.of(X).to_tensor(backbone.input_size, index=pick).to(device)
     labels = torch.as_tensor(y_enc[pick], device=device)
     trunk = backbone.unit_image_model()
     nets = {name: AveragedLogits(trunk, heads).to(device).eval()
@@ -284,7 +306,6 @@ def robustness_report(clf, X, y, *, X_near=None, X_far=None, members=("top", 3),
             report.loc[name, method] = acc
             report.loc[name, f"{method}_transfer"] = attack_accuracy(
                 net, images, labels, adversarial=crafted, eps=budget)[0]
-    return report
 
 
 def _budget(clf, eps, net, images, labels):

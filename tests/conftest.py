@@ -96,6 +96,33 @@ def search_data():
     )
 
 
+@pytest.fixture(scope="session")
+def ood_fit():
+    """``(clf, X, y)``: a two-objective feature fit for the OoD scores and the
+    robustness report. X is shifted into the positive orthant, so that -X
+    differs in direction too (kNN reads unit-length features: a direction,
+    not a magnitude)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=150, n_features=12, n_informative=8,
+                               n_classes=3, shift=6.0, random_state=0)
+    clf = EvoPruneClassifier(backbone=None, hidden_layer_sizes=(8,),
+                             objectives=("accuracy", "complexity"), pop_size=6,
+                             n_evaluations=18, random_state=0).fit(X, y)
+    return clf, X, y
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for the module: tiny heads and 32-px images are
+    faster on one thread, and much faster when other processes share the
+    cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny(**kwargs):
     """Estimator settings small enough for unit tests."""
     return EvoPruneClassifier(**{**SMALL_PARAMS["tiny"], **kwargs})

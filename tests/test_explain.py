@@ -6,7 +6,7 @@ import pytest
 import shap
 
 from evoprune_sklearn import EvoPruneClassifier, Explanation
-from evoprune_sklearn.plotting import ExplanationDisplay, plot_explanation
+from evoprune_sklearn.plotting import ExplanationDisplay
 
 
 def quadrant_images(n, *, size=32, square=8, seed=0):
@@ -235,8 +235,9 @@ def test_explanation_display_draws_images_and_top_genes(quadrant_explanation):
         ExplanationDisplay("not an explanation")
     with pytest.raises(ValueError, match="kind"):
         ExplanationDisplay.from_explanation(exp, kind="maps")
-    # the alias returns the display's figure
-    assert len(plot_explanation(exp, n_images=2, n_cols=2).axes) == 3
+    # two images and the gene bars: three Axes in a new figure
+    disp = ExplanationDisplay.from_explanation(exp, n_images=2, n_cols=2)
+    assert len(disp.figure_.axes) == 3
 
 
 def test_explanation_display_from_estimator_into_one_axes(feature_model):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from evoprune_sklearn import Member, ParetoFront
-from evoprune_sklearn._front import merge_front, sorted_front
+from evoprune_sklearn._front import gene_frequencies, merge_front, sorted_front
 from evoprune_sklearn.selection import (
     Knee,
     MostAccurate,
@@ -246,3 +246,16 @@ def test_rules_weigh_robustness_as_documented(blobs, chosen_by_definition):
     assert "robustness" in front.objective_names and len(front) >= 3
     for rule in ("knee", "tradeoff", "accuracy", "complexity"):
         assert clf.set_params(selection=rule).best_index_ == chosen_by_definition(front, rule)
+
+
+def test_gene_frequencies_are_the_share_of_members_keeping_each_gene(fitted):
+    genomes = np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0], [1, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(gene_frequencies(genomes), [1.0, 0.25, 0.25])
+    # the one computation behind the plot and the explanation
+    from evoprune_sklearn.plotting import gene_frequency
+
+    clf, X, _ = fitted
+    by_hand = np.array([m.genome for m in clf.pareto_front_], dtype=float).mean(axis=0)
+    np.testing.assert_array_equal(gene_frequency(clf), by_hand)
+    exp = clf.explain(X[:2], member="front", random_state=0)
+    np.testing.assert_array_equal(exp.gene_frequency, by_hand)

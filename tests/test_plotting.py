@@ -12,9 +12,6 @@ from evoprune_sklearn.plotting import (
     GeneFrequencyDisplay,
     ParetoFrontDisplay,
     gene_frequency,
-    plot_convergence,
-    plot_gene_frequency,
-    plot_pareto_front,
 )
 
 
@@ -170,16 +167,6 @@ def test_gene_frequency_display_ranks_named_genes(fitted):
         GeneFrequencyDisplay.from_estimator(fitted, n_top=0)
 
 
-def test_plot_functions_are_aliases_of_the_displays(fitted):
-    fig = plot_pareto_front(fitted, figsize=(5, 3))
-    assert plt.fignum_exists(fig.number)
-    np.testing.assert_allclose(fig.get_size_inches(), [5, 3])
-    assert [a.get_ylabel() for a in plot_convergence(fitted).axes][0] == "hypervolume"
-    assert len(plot_gene_frequency(fitted, top=5).axes) == 2
-    with pytest.raises(ValueError, match="top must be"):
-        plot_gene_frequency(fitted, top=0)
-
-
 def test_displays_need_a_fitted_estimator(make_tiny):
     from sklearn.exceptions import NotFittedError
 
@@ -187,4 +174,4 @@ def test_displays_need_a_fitted_estimator(make_tiny):
         with pytest.raises(NotFittedError):
             display.from_estimator(make_tiny(backbone=None))
     with pytest.raises(NotFittedError):
-        plot_pareto_front(make_tiny(backbone=None))
+        gene_frequency(make_tiny(backbone=None))

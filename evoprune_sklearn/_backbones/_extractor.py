@@ -25,6 +25,7 @@ from torch import nn
 from .._feature_cache import CHUNK_ROWS, open_store
 from .._images import Images, resize_batch
 from .._parallel import deterministic_arithmetic
+from .._safe_load import safe_load
 
 __all__ = ["PRECISIONS", "Backbone", "apply_state_dict", "check_precision",
            "load_state_dict_file", "native_bf16", "pooled_input_map"]
@@ -104,13 +105,7 @@ def load_state_dict_file(path):
     """
     if not os.path.isfile(path):
         raise ValueError(f"weights file {path!r} does not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt files
-        raise ValueError(
-            f"weights file {path!r} could not be read as a tensor state_dict "
-            f"({type(exc).__name__}: {exc})."
-        ) from exc
+    state = safe_load(path, "weights file", "a tensor state_dict")
     if not isinstance(state, dict) or not state or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):

@@ -1,71 +1,27 @@
-"""The objectives subpackage: a contract every registered objective keeps, the
-registry, and a user's own objective from definition to a saved fit."""
+"""The objective registry: every registered objective keeps the contract; a user's
+own objective from registration to a saved fit."""
 
 import pickle
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 
 from evoprune_sklearn import EvoPruneClassifier
-from evoprune_sklearn._backbones import load_backbone
-from evoprune_sklearn._engines import TrainingConfig, train_heads
 from evoprune_sklearn._fingerprint import search_parameters
-from evoprune_sklearn._images import Images
-from evoprune_sklearn.datasets import load_digits_images
 from evoprune_sklearn.objectives import (
     ODIN,
     Accuracy,
     Adversarial,
     Complexity,
     Objective,
-    ObjectiveContext,
     _registry,
     get_objective,
     list_objectives,
     register_objective,
 )
 
-N_CANDIDATES = 4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def image_context():
-    """The context of a small image fit, and a generation of trained heads."""
-    X, y = load_digits_images(size=32, n_per_class=6)
-    backbone = load_backbone("efficientnet_lite0", "DEFAULT", 32)
-    features = backbone.extract(X)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(y))
-    train, val = np.sort(order[:40]), np.sort(order[40:])
-    config = TrainingConfig("features", features.shape[1], (), 10, max_iter=20,
-                            init_seed=1, shuffle_seed=2)
-    context = ObjectiveContext(
-        features[train], y[train], features[val], y[val], 10,
-        train_index=train, val_index=val, images=Images(X),
-        backbone=backbone, seed=3, config=config,
-    )
-    genomes = rng.random((N_CANDIDATES, features.shape[1])) < [[0.05], [0.3], [0.6], [1.0]]
-    heads = train_heads(genomes, context.X_train, context.y_train, config)
-    return context, heads
-
-
-def _prepared(name, context):
-    objective = get_objective(name)
-    if isinstance(objective, Adversarial):
-        objective.set_params(steps=2)  # a cheaper PGD; same contract
-    objective.check(image_input=True)
-    objective.prepare(context)
-    return objective
+from ._shared import N_CANDIDATES, prepared
 
 
 # ------------------------------------------------------------------ contract
@@ -73,13 +29,13 @@ def _prepared(name, context):
 def test_every_registered_objective_keeps_the_contract(image_context, name):
     context, heads = image_context
     search = context.without_raw_inputs()
-    objective = _prepared(name, context)
+    objective = prepared(name, context)
     assert isinstance(objective.name, str) and isinstance(objective.greater_is_better, bool)
     values = np.asarray(objective.evaluate(heads, search))
     assert values.shape == (N_CANDIDATES,)
     assert np.isfinite(values).all() and ((0 <= values) & (values <= 1)).all()
     # deterministic for a fixed seed: a fresh instance prepared alike agrees
-    again = _prepared(name, context).evaluate(heads, search)
+    again = prepared(name, context).evaluate(heads, search)
     np.testing.assert_array_equal(values, again)
     # picklable once prepared (parallel workers receive it), and still exact
     copy = pickle.loads(pickle.dumps(objective))
@@ -114,44 +70,7 @@ def test_builtin_aliases():
         "early_exit": True, "batch_size": 128}
 
 
-def test_objectives_are_configured_by_set_params():
-    odin = ODIN().set_params(temperature=1.0, epsilon=0.01)
-    assert (odin.temperature, odin.epsilon) == (1.0, 0.01)
-    with pytest.raises(ValueError, match="Invalid parameter 'eps'"):
-        odin.set_params(eps=1.0)
-
-
-def test_prepare_never_reads_an_estimator(image_context):
-    # Everything comes from the context: a prepared objective holds no
-    # reference to an EvoPruneClassifier.
-    context, heads = image_context
-    objective = _prepared("fgsm", context)
-    assert not any(isinstance(v, EvoPruneClassifier) for v in vars(objective).values())
-    assert 0 < objective.eps_ < 32 / 255 and len(objective.calibration_) == 6
-
-
 # ------------------------------------------------------------ the estimator
-@pytest.fixture(scope="module")
-def features():
-    from sklearn.datasets import make_classification
-
-    return make_classification(n_samples=120, n_features=10, n_informative=5,
-                               n_classes=3, random_state=0)
-
-
-def test_names_and_instances_give_the_same_front(features, feature_params):
-    X, y = features
-    by_name = EvoPruneClassifier(**feature_params).fit(X, y)
-    user = ODIN()
-    by_instance = EvoPruneClassifier(
-        objectives=(Accuracy(), "complexity", user), **feature_params).fit(X, y)
-    assert by_name.pareto_front_.to_frame().equals(by_instance.pareto_front_.to_frame())
-    assert [type(o) for o in by_instance.objectives_] == [Accuracy, Complexity, ODIN]
-    assert by_instance.objectives_[2] is not user and not hasattr(user, "n_ood_samples_")
-    assert by_instance.objectives_[2].n_ood_samples_ == by_instance.n_ood_samples_
-    # the fitted copies keep what they learned, not what they prepared
-    assert not any(k.startswith("_") and k != "_sklearn_version"
-                   for k in vars(by_instance.objectives_[2]))
 
 
 def test_save_and_load_round_trip_objective_instances(features, tmp_path, feature_params):
