@@ -5,6 +5,7 @@ import pytest
 from scipy.special import logsumexp, softmax
 
 from evoprune_sklearn import EvoPruneClassifier
+from evoprune_sklearn._head import HeadSpec
 from evoprune_sklearn.objectives import (
     FeatureBank,
     OoD,
@@ -121,8 +122,7 @@ def test_ood_objective_feature_score_depends_on_kept_features(score):
 
     obj = OoD(score=score)
     ctx = ObjectiveContext(X[:150], y[:150], X[150:], y[150:], n_classes=2, X_ood=X_ood,
-                           config=type("C", (), {"encoding": "features", "n_features": 6,
-                                                 "hidden_layer_sizes": ()})())
+                           config=type("C", (), {"head": HeadSpec("features", 6, (), 2)})())
     obj.prepare(ctx)
 
     class Heads:
