@@ -142,7 +142,7 @@ def test_warm_start_refuses_what_would_make_continuing_meaningless(
     def heavy(*args, **kwargs):
         raise AssertionError("heavy work started before the refusal")
 
-    monkeypatch.setattr(classifier_module, "run_search", heavy)
+    monkeypatch.setattr(classifier_module, "NSGA2Search", heavy)
     monkeypatch.setattr(Backbone, "extract", heavy)
     with pytest.raises(ValueError, match=match) as info:
         clf.set_params(**{"n_evaluations": 24, **change}).fit(X, y)

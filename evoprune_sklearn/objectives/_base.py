@@ -57,14 +57,13 @@ class ObjectiveContext:
         matrix for feature input, images otherwise.
     backbone : Backbone or None, default=None
         The frozen feature extractor (None for feature input).
-    device : str, default="cpu"
-        Torch device of the fit.
     seed : int, default=0
         Seed for the objectives' own random draws (subsets, synthetic OoD
         samples, random starts), drawn from the estimator's
         ``random_state``.
     config : TrainingConfig or None, default=None
-        How heads are trained, for objectives that train a reference head.
+        How heads are trained (and on which torch device), for objectives
+        that train a reference head and for the search.
     engine : str, default="batched"
         The head-training engine of the fit.
     n_evaluations : int or None, default=None
@@ -102,13 +101,17 @@ class ObjectiveContext:
     images: Any | None = None
     X_ood: Any | None = None
     backbone: Any | None = None
-    device: str = "cpu"
     seed: int = 0
     config: Any | None = None
     engine: str = "batched"
     n_evaluations: int | None = None
     verbose: int = 0
     folds: Any | None = None
+
+    @property
+    def device(self):
+        """Torch device of the fit: ``config.device`` ("cpu" without a config)."""
+        return getattr(self.config, "device", "cpu")
 
     @property
     def n_folds(self):
