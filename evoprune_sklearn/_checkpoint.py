@@ -216,8 +216,8 @@ class SearchState:
                    else "another checkpoint path).")
             )
         state.seeds = meta["seeds"]
-        state.folds = list(zip(_unstack(blob["folds"]["train"], blob["folds"]["train_sizes"]),
-                               _unstack(blob["folds"]["val"], blob["folds"]["val_sizes"])))
+        state.folds = list(zip(_unstack(blob["train_index"], blob["train_sizes"]),
+                               _unstack(blob["val_index"], blob["val_sizes"])))
         state.start = SearchResult()
         state.start.load_state_dict({**blob["search"], "meta": meta["search"]})
         return state
@@ -237,7 +237,7 @@ class SearchState:
             "format_version": FORMAT_VERSION,
             "meta": {"fingerprint": self.fingerprint, "seeds": self.seeds,
                      "search": search.pop("meta")},
-            "folds": _fold_tensors(self.folds),
+            **_fold_tensors(self.folds),
             "search": search,
         }
 
@@ -362,7 +362,7 @@ def _fold_tensors(folds):
     out = {}
     for j, part in enumerate(("train", "val")):
         arrays = [np.asarray(f[j], dtype=np.int64) for f in folds]
-        out[part] = torch.as_tensor(np.concatenate(arrays))
+        out[f"{part}_index"] = torch.as_tensor(np.concatenate(arrays))
         out[f"{part}_sizes"] = torch.as_tensor(
             np.array([len(a) for a in arrays], dtype=np.int64))
     return out

@@ -1033,8 +1033,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             # with the estimator's own train_heads (not the search's)
             return trained.pop() if trained else train_heads(*args, **kwargs)
 
-        scores, heads, _ = score_genomes(genome, data, self._config, objectives,
-                                         self.engine, train=train)
+        scores, heads, _ = score_genomes(genome, data, objectives, train=train)
         values = {o.name: float(v) for o, v in zip(objectives, scores[0])}
         return Member(genome[0], values, params=heads.head_parameters(0),
                       train_loss=heads.train_loss[0])

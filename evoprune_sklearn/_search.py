@@ -92,7 +92,7 @@ class KeepOneGene(Repair):
         return X
 
 
-def _evaluate_chunk(genomes, context, engine, n_threads):
+def _evaluate_chunk(genomes, context, n_threads):
     """Train heads for ``genomes`` and score them on every objective.
 
     Runs in a worker: ``context`` is the fit context (or a reference to it,
@@ -101,9 +101,9 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
     threads it may use (None: ``torch.get_num_threads()``); the values do
     not depend on it.
     """
-    data, config, objectives = resolve(context)
+    data, _, objectives = resolve(context)
     with deterministic_arithmetic(n_threads):
-        values, heads, flops = score_genomes(genomes, data, config, objectives, engine)
+        values, heads, flops = score_genomes(genomes, data, objectives)
     params = [heads.compact_parameters(i) for i in range(len(genomes))]
     return values, params, heads.train_loss, flops
 
@@ -114,7 +114,7 @@ def _validation_weight(fold):
     return float(np.sum(np.asarray(fold.w_val, dtype=np.float64)))
 
 
-def score_genomes(genomes, data, config, objectives, engine="batched", train=None):
+def score_genomes(genomes, data, objectives, train=None):
     """Train heads for ``genomes`` and measure every objective.
 
     The heads are trained on ``data``'s training fold and every objective is
@@ -130,9 +130,9 @@ def score_genomes(genomes, data, config, objectives, engine="batched", train=Non
     ----------
     genomes : ndarray of bool of shape (n_candidates, n_genes)
     data : ObjectiveContext
-    config : TrainingConfig
+        The fold data, and the ``config`` and ``engine`` the heads are
+        trained with.
     objectives : list of Objective
-    engine : str, default="batched"
     train : callable, default=None
         The training function (``train_heads`` when None).
 
@@ -145,7 +145,7 @@ def score_genomes(genomes, data, config, objectives, engine="batched", train=Non
         Training FLOPs of every fold together.
     """
     with deterministic_arithmetic():
-        return _score_genomes(genomes, data, config, objectives, engine,
+        return _score_genomes(genomes, data, objectives,
                               train_heads if train is None else train)
 
 
@@ -164,7 +164,8 @@ def _evaluate_objective(obj, heads, data):
     return obj.evaluate(heads, data)
 
 
-def _score_genomes(genomes, data, config, objectives, engine, train):
+def _score_genomes(genomes, data, objectives, train):
+    config, engine = data.config, data.engine
     heads = train(genomes, data.X_train, data.y_train, config, engine=engine,
                   sample_weight=data.w_train)
     values = np.column_stack([_evaluate_objective(obj, heads, data) for obj in objectives])
@@ -223,7 +224,6 @@ class _Evaluator:
         self.data = data
         self.config = data.config
         self.objectives = objectives
-        self.engine = data.engine
         self.n_jobs = n_jobs
         self.cache = dict(start.evaluated)
         self.n_trained = start.n_trained
@@ -268,7 +268,7 @@ class _Evaluator:
         n_workers = min(_n_workers(self.n_jobs), len(genomes))
         if n_workers <= 1:
             chunks = [np.arange(len(genomes))]
-            outs = [_evaluate_chunk(genomes, self.context.payload, self.engine, None)]
+            outs = [_evaluate_chunk(genomes, self.context.payload, None)]
         else:
             from joblib import Parallel, delayed
 
@@ -277,7 +277,7 @@ class _Evaluator:
             threads = torch_threads(kind, n_workers)
             chunks = _balanced_chunks(genomes, n_workers)
             outs = Parallel(n_jobs=n_workers)(
-                delayed(_evaluate_chunk)(genomes[c], ref, self.engine, threads)
+                delayed(_evaluate_chunk)(genomes[c], ref, threads)
                 for c in chunks
             )
         results = [None] * len(genomes)
@@ -436,6 +436,11 @@ def _tensor(array, dtype):
     return torch.from_numpy(np.ascontiguousarray(np.asarray(array, dtype=dtype)))
 
 
+def _rows(rows, dtype):
+    """A tensor with one row per item of ``rows`` (shape ``(0, 0)`` for none)."""
+    return _tensor(rows, dtype) if len(rows) else torch.from_numpy(np.zeros((0, 0), dtype))
+
+
 @dataclasses.dataclass
 class SearchResult:
     """What a search found, and everything needed to continue it.
@@ -525,13 +530,10 @@ class SearchResult:
         keys = list(self.evaluated)
         meta["genome_size"] = int(keys[0][0]) if keys else 0
         state = {
-            "evaluated_genomes": _tensor(
-                [np.frombuffer(k[1], dtype=np.uint8) for k in keys], np.uint8
-            ).reshape(len(keys), -1),
-            "evaluated_values": _tensor(
-                [self.evaluated[k] for k in keys], np.float64).reshape(len(keys), -1),
-            "front_genomes": _tensor([m.genome for m in members], bool).reshape(
-                len(members), -1),
+            "evaluated_genomes": _rows([np.frombuffer(k[1], dtype=np.uint8) for k in keys],
+                                       np.uint8),
+            "evaluated_values": _rows([self.evaluated[k] for k in keys], np.float64),
+            "front_genomes": _rows([m.genome for m in members], bool),
             "front_params": [[(torch.as_tensor(w).cpu(), torch.as_tensor(b).cpu())
                               for w, b in m.params] for m in members],
         }
@@ -699,43 +701,44 @@ class NSGA2Search:
         finally:
             run.evaluator.close()
 
-    def _algorithm(self, problem, start):
-        """pymoo's NSGA-II, set up afresh or at ``start``'s generation.
 
-        A continued search gives NSGA-II the stored survivors as its first
-        population and tells it their stored objectives (pymoo's public
-        ask-and-tell, which draws nothing for them), then puts back the
-        ranks and crowding distances they had among their rivals and the
-        random generator's state: the next generation is bred exactly as
-        in an uninterrupted search.
-        """
-        L = problem.n_var
-        rate = self.mutation_rate or 1.0 / L
-        sampling = DensitySampling() if self.sampling is None else self.sampling
-        if start.population is not None:
-            sampling = Population.new(X=start.population["X"])
-        algorithm = NSGA2(
-            pop_size=self.pop_size,
-            sampling=sampling,
-            crossover=UniformCrossover(prob=self.crossover_rate),
-            mutation=(BitflipMutation(prob=1.0, prob_var=rate) if self.gene_scores is None
-                      else InformedMutation(self.gene_scores, prob_var=rate)),
-            repair=KeepOneGene(),
-            eliminate_duplicates=True,
-        )
-        algorithm.setup(problem, seed=int(self.seed), verbose=False)
-        if start.population is not None:
-            pop = algorithm.ask()
-            pop.set("F", start.population["F"])
-            algorithm.tell(infills=pop)
-            survivors = Population.new(X=start.population["X"], F=start.population["F"])
-            survivors.set("rank", start.population["rank"])
-            survivors.set("crowding", start.population["crowding"])
-            algorithm.pop = survivors
-            algorithm.n_iter = start.n_generations + 1
-        if start.random_state is not None:
-            algorithm.random_state.bit_generator.state = start.random_state
-        return algorithm
+def _nsga2(search, problem, start):
+    """pymoo's NSGA-II for ``search``'s settings, afresh or at ``start``'s generation.
+
+    A continued search gives NSGA-II the stored survivors as its first
+    population and tells it their stored objectives (pymoo's public
+    ask-and-tell, which draws nothing for them), then puts back the
+    ranks and crowding distances they had among their rivals and the
+    random generator's state: the next generation is bred exactly as
+    in an uninterrupted search.
+    """
+    L = problem.n_var
+    rate = search.mutation_rate or 1.0 / L
+    sampling = DensitySampling() if search.sampling is None else search.sampling
+    if start.population is not None:
+        sampling = Population.new(X=start.population["X"])
+    algorithm = NSGA2(
+        pop_size=search.pop_size,
+        sampling=sampling,
+        crossover=UniformCrossover(prob=search.crossover_rate),
+        mutation=(BitflipMutation(prob=1.0, prob_var=rate) if search.gene_scores is None
+                  else InformedMutation(search.gene_scores, prob_var=rate)),
+        repair=KeepOneGene(),
+        eliminate_duplicates=True,
+    )
+    algorithm.setup(problem, seed=int(search.seed), verbose=False)
+    if start.population is not None:
+        pop = algorithm.ask()
+        pop.set("F", start.population["F"])
+        algorithm.tell(infills=pop)
+        survivors = Population.new(X=start.population["X"], F=start.population["F"])
+        survivors.set("rank", start.population["rank"])
+        survivors.set("crowding", start.population["crowding"])
+        algorithm.pop = survivors
+        algorithm.n_iter = start.n_generations + 1
+    if start.random_state is not None:
+        algorithm.random_state.bit_generator.state = start.random_state
+    return algorithm
 
 
 class _Run:
@@ -750,7 +753,7 @@ class _Run:
             raise ValueError(
                 f"start holds a search of the objectives {start.front.objective_names!r}, "
                 f"not of {tuple(names)!r}.")
-        self.algorithm = search._algorithm(PruningProblem(L, len(objectives)), start)
+        self.algorithm = _nsga2(search, PruningProblem(L, len(objectives)), start)
         self.evaluator = _Evaluator(data, objectives, search.n_jobs, start)
         self.front = start.front if start.front is not None else ParetoFront(
             names, [o.greater_is_better for o in objectives])

@@ -191,3 +191,54 @@ def test_data_without_a_training_config_is_refused(data):
     with pytest.raises(ValueError, match="config"):
         NSGA2Search(pop_size=6, n_evaluations=12).run(
             dataclasses.replace(data, config=None), objectives())
+
+
+# ------------------------------------------------------------ encapsulation
+@pytest.mark.parametrize("module", ["_search.py", "_checkpoint.py"])
+def test_no_private_attribute_of_another_object_is_read(module):
+    """The search and the checkpoint use public interfaces only: of each
+    other (state_dict, not the evaluator's cache) and of pymoo (ask/tell,
+    not ``_initialize``)."""
+    import ast
+    import pathlib
+
+    import evoprune_sklearn
+
+    source = pathlib.Path(evoprune_sklearn.__file__).parent / module
+    reads = [
+        f"{ast.unparse(node.value)}.{node.attr} (line {node.lineno})"
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+    assert reads == []
+
+
+def test_a_continued_nsga2_stands_exactly_where_it_stopped(data):
+    """The survivors come back in their order with the ranks and crowding
+    distances they had among their rivals, and the generator in its state:
+    what the next tournament reads. (pymoo, ranking the survivors again
+    alone, gives some of them other crowding distances or another order:
+    checked here, so that the test covers that case.)"""
+    from pymoo.core.population import Population
+    from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
+
+    from evoprune_sklearn._search import PruningProblem, _nsga2
+
+    results, reranked_differs = [], []
+    search = NSGA2Search(pop_size=10, n_evaluations=60, seed=2)
+    search.run(data, objectives(), on_generation=results.append)
+    problem = PruningProblem(20, 2)
+    for start in results[:-1]:
+        algorithm = _nsga2(search, problem, start)
+        for key in ("X", "F", "rank", "crowding"):
+            np.testing.assert_array_equal(algorithm.pop.get(key), start.population[key])
+        assert algorithm.random_state.bit_generator.state == start.random_state
+        assert algorithm.n_iter == start.n_generations + 1
+        alone = RankAndCrowding().do(problem, Population.new(
+            X=start.population["X"], F=start.population["F"]), n_survive=10)
+        reranked_differs.append(not (
+            np.array_equal(alone.get("X"), start.population["X"])
+            and np.array_equal(alone.get("crowding"), start.population["crowding"])))
+    assert any(reranked_differs)
