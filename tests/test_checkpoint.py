@@ -118,6 +118,38 @@ def test_checkpoint_loads_without_unpickling_code(tmp_path, search_params, searc
     assert len(blob["search"]["front_params"]) == len(meta["members"])
 
 
+def test_a_checkpoint_of_another_format_version_is_refused(tmp_path, search_params,
+                                                          search_data):
+    X, y = search_data
+    path = tmp_path / "c.ckpt"
+    settings = {**search_params, "n_evaluations": 12}
+    EvoPruneClassifier(checkpoint=path, **settings).fit(X, y)
+    blob = torch.load(path, weights_only=True)
+    torch.save({**blob, "format_version": 1}, path)
+    with pytest.raises(ValueError, match="checkpoint format version 1; this version"):
+        EvoPruneClassifier(checkpoint=path, **settings).fit(X, y)
+
+
+def test_the_checkpoint_holds_the_search_results_state_dict(tmp_path, search_params,
+                                                          search_data):
+    """The file's search part is SearchResult.state_dict(): loading it gives
+    the fitted search's front, history and counters."""
+    from evoprune_sklearn._search import SearchResult
+
+    X, y = search_data
+    path = tmp_path / "c.ckpt"
+    clf = EvoPruneClassifier(checkpoint=path, **{**search_params, "n_evaluations": 12})
+    clf.fit(X, y)
+    blob = load_checkpoint(path)
+    result = SearchResult()
+    result.load_state_dict({**blob["search"], "meta": blob["meta"]["search"]})
+    assert result.n_evaluations == clf.n_evaluations_ == 12
+    assert result.n_trained == clf.n_trained_ and result.n_generations == 2
+    assert result.history == clf.history_ and result.stop_reason == "n_evaluations"
+    assert sorted(m.genome.tobytes() for m in result.front) == sorted(
+        m.genome.tobytes() for m in clf.pareto_front_)
+
+
 def test_crash_while_writing_keeps_the_previous_checkpoint(
     tmp_path, monkeypatch, search_params, search_data
 ):

@@ -198,6 +198,15 @@ def test_an_estimator_without_search_state_warns_and_starts_anew(fitted12, searc
     assert records(clf) == records(fitted12)
 
 
+def test_a_search_state_of_an_older_format_warns_and_starts_anew(fitted12, search_data):
+    X, y = search_data
+    clf = pickle.loads(pickle.dumps(fitted12))
+    clf._search_state = {**clf._search_state, "format_version": 1}
+    with pytest.warns(UserWarning, match="format of an older version"):
+        clf.set_params(n_evaluations=12).fit(X, y)
+    assert records(clf) == records(fitted12)
+
+
 # ---------------------------------------------------- stopping and resuming
 # tol=1: no generation after the first counts as an improvement, so
 # n_iter_no_change=3 stops after the fourth generation (24 evaluations).
