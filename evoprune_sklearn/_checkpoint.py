@@ -171,7 +171,8 @@ class SearchState:
     start : SearchResult or None
         The search to continue; None for a new search.
     last : SearchResult or None
-        The result of the last completed generation of this fit.
+        The result of the last completed generation (``start`` until this
+        fit completes one).
     """
 
     def __init__(self, path, fingerprint, seeds, folds=None):
@@ -220,6 +221,8 @@ class SearchState:
                                _unstack(blob["val_index"], blob["val_sizes"])))
         state.start = SearchResult()
         state.start.load_state_dict({**blob["search"], "meta": meta["search"]})
+        # Ctrl-C before this fit completes a generation keeps what was resumed
+        state.last = state.start
         return state
 
     def record(self, result):

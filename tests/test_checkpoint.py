@@ -218,3 +218,19 @@ def test_ctrl_c_before_any_generation_keeps_the_previous_fit(
         clf.set_params(n_evaluations=12).fit(X, y)
     assert clf.history_ == reference_search.history_
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_ctrl_c_in_the_first_generation_of_a_resumed_search_keeps_the_resumed_front(
+    tmp_path, search_params, search_data, front_key, count_training
+):
+    X, y = search_data
+    path = tmp_path / "c.ckpt"
+    first = EvoPruneClassifier(checkpoint=path, **{**search_params, "n_evaluations": 12})
+    first.fit(X, y)
+    count_training(fail_on_call=1)
+    clf = EvoPruneClassifier(checkpoint=path, **search_params)
+    with pytest.warns(UserWarning, match="interrupted after generation 2"):
+        clf.fit(X, y)
+    assert clf.stop_reason_ == "interrupted" and clf.n_evaluations_ == 12
+    assert front_key(clf) == front_key(first) and clf.history_ == first.history_
+    assert _meta(path)["n_generations"] == 2  # the file is untouched
