@@ -441,7 +441,7 @@ def _rows(rows, dtype):
     return _tensor(rows, dtype) if len(rows) else torch.from_numpy(np.zeros((0, 0), dtype))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # arrays inside: compare fields, not results
 class SearchResult:
     """What a search found, and everything needed to continue it.
 
