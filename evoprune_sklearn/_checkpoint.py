@@ -2,7 +2,9 @@
 
 A checkpoint holds everything the rest of a search depends on, so that a
 search killed at any point and resumed gives the same front as one that ran
-through:
+through. The search's own part is its result's
+:meth:`~evoprune_sklearn._search.SearchResult.state_dict` (this module
+reads no attribute of the search or of pymoo):
 
 * the NSGA-II population (genomes, objective values, rank, crowding), the
   generation counter and the bit-generator state of pymoo's random generator;
@@ -19,9 +21,9 @@ through:
   while a fit continuing a finished one (a larger ``n_evaluations``) starts
   a new run with its own stop criteria.
 
-The fitted estimator keeps the same state in memory (the front's members
-themselves rather than copies of their parameters): it is what
-``warm_start=True`` continues, with the same checks as a checkpoint.
+The fitted estimator keeps the same content in memory (its tensors share
+memory with the search's members): it is what ``warm_start=True``
+continues, with the same checks as a checkpoint.
 
 The file is written with :func:`torch.save` and only ever holds tensors,
 strings, numbers, lists and dicts (metadata as one JSON string), so it loads
@@ -32,7 +34,6 @@ the previous checkpoint intact.
 """
 
 import contextlib
-import dataclasses
 import functools
 import json
 import os
@@ -41,11 +42,10 @@ import warnings
 
 import numpy as np
 import torch
-from pymoo.core.population import Population
 
 from ._fingerprint import check_fingerprint, search_fingerprint
-from ._front import Member, sorted_front
 from ._safe_load import safe_load
+from ._search import SearchResult
 
 __all__ = [
     "SearchState",
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 FORMAT = "evoprune_sklearn.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # ------------------------------------------------------------------ file I/O
 def _atomic_save(obj, path):
@@ -123,131 +123,32 @@ def load_checkpoint(path):
             f"checkpoint file {path!r} is not an evoprune_sklearn checkpoint; "
             "delete it or pass another checkpoint path."
         )
+    if blob.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint file {path!r} is in checkpoint format version "
+            f"{blob.get('format_version')!r}; this version of evoprune_sklearn reads "
+            f"version {FORMAT_VERSION}. Delete it or pass another checkpoint path."
+        )
     blob = dict(blob)
     blob["meta"] = json.loads(blob["meta"])
     return blob
 
 
 # ---------------------------------------------------------------- search state
-def _algorithm_state(algorithm):
-    """What pymoo's NSGA-II needs to continue exactly where it stopped."""
-    rng = algorithm.random_state.bit_generator.state
-    if not algorithm.is_initialized:
-        return {"rng": rng, "n_iter": None}, {}
-    pop = algorithm.pop
-    X = np.asarray(pop.get("X"))
-    tensors = {
-        "pop_X": torch.from_numpy(X.astype(bool)),
-        "pop_F": torch.from_numpy(np.asarray(pop.get("F"), dtype=np.float64)),
-        "pop_rank": torch.from_numpy(np.asarray(pop.get("rank"), dtype=np.float64)),
-        "pop_crowding": torch.from_numpy(
-            np.asarray(pop.get("crowding"), dtype=np.float64)
-        ),
-    }
-    meta = {"rng": rng, "n_iter": int(algorithm.n_iter), "x_dtype": X.dtype.str}
-    return meta, tensors
-
-
-def _restore_algorithm(algorithm, meta, blob):
-    algorithm.random_state.bit_generator.state = meta["rng"]
-    if meta["n_iter"] is None:
-        return
-    X = blob["pop_X"].numpy().astype(np.dtype(meta["x_dtype"]))
-    pop = Population.new(X=X, F=blob["pop_F"].numpy().copy())
-    pop.set("rank", blob["pop_rank"].numpy().astype(int))
-    pop.set("crowding", blob["pop_crowding"].numpy().copy())
-    # What Algorithm.advance() leaves behind after a tell(), without drawing
-    # from the random generator: the survivors, the counter, the optimum.
-    algorithm._initialize()
-    algorithm.pop = pop
-    algorithm.is_initialized = True
-    algorithm.n_iter = meta["n_iter"]
-    algorithm._set_optimum()
-
-
-def _front_state(front, with_tensors=True):
-    members = list(front)
-    meta = [
-        {"objectives": dict(m.objectives), "train_loss": [float(v) for v in m.train_loss]}
-        for m in members
-    ]
-    if not with_tensors:
-        return meta, {}
-    tensors = {
-        "front_genomes": torch.from_numpy(
-            np.array([m.genome for m in members], dtype=bool).reshape(len(members), -1)
-        ),
-        "front_params": [
-            [(torch.as_tensor(w).cpu(), torch.as_tensor(b).cpu()) for w, b in m.params]
-            for m in members
-        ],
-    }
-    return meta, tensors
-
-
-def _restore_front(front, meta, blob):
-    """A new front like ``front`` (empty) holding the stored members."""
-    if "front_members" in blob:  # an in-memory state (warm_start)
-        return dataclasses.replace(front, members=tuple(blob["front_members"]))
-    genomes = blob["front_genomes"].numpy()
-    return dataclasses.replace(front, members=tuple(
-        Member(
-            genomes[i],
-            info["objectives"],
-            params=[(w, b) for w, b in blob["front_params"][i]],
-            train_loss=info["train_loss"],
-        )
-        for i, info in enumerate(meta)
-    ))
-
-
-def _evaluator_state(evaluator):
-    keys = list(evaluator.cache)
-    sizes = sorted({k[0] for k in keys})
-    packed = np.array([np.frombuffer(k[1], dtype=np.uint8) for k in keys], dtype=np.uint8)
-    values = np.array([np.asarray(evaluator.cache[k], dtype=np.float64) for k in keys])
-    meta = {
-        "genome_size": sizes[0] if sizes else 0,
-        "n_trained": int(evaluator.n_trained),
-        "flops": float(getattr(evaluator, "flops", 0.0)),
-        "train_seconds": float(getattr(evaluator, "train_seconds", 0.0)),
-    }
-    tensors = {
-        "cache_keys": torch.from_numpy(packed.reshape(len(keys), -1)),
-        "cache_values": torch.from_numpy(values.reshape(len(keys), -1)),
-    }
-    return meta, tensors
-
-
-def _restore_evaluator(evaluator, meta, blob):
-    size = meta["genome_size"]
-    keys = blob["cache_keys"].numpy()
-    values = blob["cache_values"].numpy()
-    evaluator.cache = {
-        (size, keys[i].tobytes()): values[i].copy() for i in range(len(keys))
-    }
-    evaluator.n_trained = meta["n_trained"]
-    evaluator.flops = meta["flops"]
-    evaluator.train_seconds = meta["train_seconds"]
-
-
 class SearchState:
-    """The state of a search after its last completed generation.
+    """The search of a fit: where it starts, and its state after every generation.
 
-    :func:`~evoprune_sklearn._search.run_search` calls :meth:`save` after
-    every generation; the state keeps a snapshot in memory (what a fit
-    interrupted by Ctrl-C returns, and what ``warm_start=True`` continues
-    from, see :meth:`resume_point`) and, with a ``path``, writes it
-    atomically to disk. Built by :meth:`open`, it holds a loaded checkpoint
-    or a previous fit's state that :meth:`restore` puts back into a freshly
-    set-up search.
-
-    A search runs in *segments*: the generations of one ``fit``. A ``fit``
-    that continues a search which stopped (its budget spent, a stop
-    criterion met) starts a new segment; one that resumes a search killed
-    or interrupted mid-way continues the old segment, so that its stop
-    criteria (``n_iter_no_change``) see the same generations as an
-    uninterrupted run would.
+    Built by :meth:`open`, it holds the
+    :class:`~evoprune_sklearn._search.SearchResult` a fit continues
+    (:attr:`start`: a loaded checkpoint, or the previous fit's search with
+    ``warm_start=True``), with the seeds and folds that search used. The
+    search calls :meth:`record` after every generation (as a skorch
+    ``Checkpoint`` callback): the state keeps the result in memory (what a
+    fit interrupted by Ctrl-C returns, see :meth:`interrupted_result`) and,
+    with a ``path``, writes its :meth:`SearchResult.state_dict
+    <evoprune_sklearn._search.SearchResult.state_dict>` atomically to disk.
+    :meth:`resume_point` is what ``warm_start=True`` later continues: the
+    same content as the file, in memory.
 
     Parameters
     ----------
@@ -257,29 +158,25 @@ class SearchState:
         ``{"version", "parameters", "data"}`` identifying the problem.
     seeds : dict
         Seeds of the fit (split, search, init, shuffle).
-    split : tuple of ndarray
-        Train and validation indices.
+    folds : list of tuple of ndarray, default=None
+        The ``(train, val)`` pairs of the search.
 
     Attributes
     ----------
-    folds : list of tuple of ndarray or None
-        The ``(train, val)`` pairs of the search: one, or the ``n_folds``
-        folds; None until the fit sets them.
+    start : SearchResult or None
+        The search to continue; None for a new search.
+    last : SearchResult or None
+        The result of the last completed generation (``start`` until this
+        fit completes one).
     """
 
-    def __init__(self, path, fingerprint, seeds, split=None):
+    def __init__(self, path, fingerprint, seeds, folds=None):
         self.path = path
         self.fingerprint = fingerprint
         self.seeds = dict(seeds)
-        self.folds = None if split is None else [split]
-        self.loaded = None
-        self.front = None
-        self.history = None
-        self.evaluator = None
-        self.generation = 0
-        self.done = 0
-        self.segment_start = 0
-        self.resume = None
+        self.folds = folds
+        self.start = None
+        self.last = None
 
     @classmethod
     def open(cls, path, fingerprint, seeds, previous=None, n_evaluations=None):
@@ -304,134 +201,70 @@ class SearchState:
         meta = blob["meta"]
         check_fingerprint(source, meta["fingerprint"], fingerprint,
                           warm=blob is previous)
-        if n_evaluations is not None and meta["done"] > n_evaluations:
+        done = meta["search"]["n_evaluations"]
+        if n_evaluations is not None and done > n_evaluations:
             raise ValueError(
-                f"n_evaluations={n_evaluations} is smaller than the {meta['done']} "
+                f"n_evaluations={n_evaluations} is smaller than the {done} "
                 f"evaluations {source} has already done; a search cannot be "
-                f"shortened. Pass n_evaluations >= {meta['done']} to continue it, "
+                f"shortened. Pass n_evaluations >= {done} to continue it, "
                 "or start a new search ("
                 + ("warm_start=False)." if blob is previous
                    else "another checkpoint path).")
             )
-        state.loaded = blob
         state.seeds = meta["seeds"]
-        state.folds = [(np.asarray(blob["train_index"]), np.asarray(blob["val_index"]))]
-        if "cv_train_index" in blob:
-            state.folds = list(zip(
-                _unstack(blob["cv_train_index"], blob["cv_train_sizes"]),
-                _unstack(blob["cv_val_index"], blob["cv_val_sizes"])))
-        if meta.get("stop_reason") is None:  # killed or interrupted mid-way
-            state.segment_start = int(meta.get("segment_start", 0))
-        else:
-            state.segment_start = int(meta["generation"])
+        state.folds = list(zip(_unstack(blob["train_index"], blob["train_sizes"]),
+                               _unstack(blob["val_index"], blob["val_sizes"])))
+        state.start = SearchResult()
+        state.start.load_state_dict({**blob["search"], "meta": meta["search"]})
+        # Ctrl-C before this fit completes a generation keeps what was resumed
+        state.last = state.start
         return state
 
-    @property
-    def split(self):
-        """Train and validation indices of the first fold (None before the fit)."""
-        return None if self.folds is None else self.folds[0]
+    def record(self, result):
+        """Keep ``result`` (a completed generation) and write it to the file."""
+        self.last = result
+        if self.path is not None:
+            blob = self._blob(result)
+            blob["meta"] = json.dumps(blob["meta"], default=_json_default)
+            _atomic_save(blob, self.path)
 
-    def restore(self, algorithm, evaluator, front, history):
-        """Put a loaded checkpoint back; return ``(done, generation, front)``.
-
-        ``front`` is the (empty) front of the new search; the returned one
-        holds the stored members.
-        """
-        if self.loaded is None:
-            return 0, 0, front
-        blob, meta = self.loaded, self.loaded["meta"]
-        _restore_algorithm(algorithm, meta["algorithm"], blob)
-        _restore_evaluator(evaluator, meta["evaluator"], blob)
-        front = _restore_front(front, meta["front"], blob)
-        history[:] = [dict(r) for r in meta["history"]]
-        self.evaluator = evaluator
-        self._snapshot(front, history, meta["done"], meta["generation"])
-        self.resume = self._memory_blob(blob, meta, front)
-        return meta["done"], meta["generation"], front
-
-    def _snapshot(self, front, history, done, generation):
-        self.front = front  # immutable: no copy needed
-        self.history = [dict(r) for r in history]
-        self.done, self.generation = int(done), int(generation)
-
-    def _memory_blob(self, tensors, meta, front):
-        # What warm_start continues from: the checkpoint's content, with the
-        # front's members themselves instead of their parameters as tensors
-        # (they are the fitted estimator's members, so nothing is copied).
-        blob = {k: v for k, v in tensors.items()
-                if k not in ("meta", "front_genomes", "front_params")}
-        blob["meta"] = {**meta, "history": [dict(r) for r in meta["history"]]}
-        blob["front_members"] = list(front.members)
-        return blob
-
-    def save(self, algorithm, evaluator, front, history, done, generation,
-             stop_reason=None):
-        """Record the state after a completed generation (and write it).
-
-        ``stop_reason`` says that the search ends with this generation (and
-        why); None while it goes on.
-        """
-        self._snapshot(front, history, done, generation)
-        self.evaluator = evaluator
-        alg_meta, alg_t = _algorithm_state(algorithm)
-        ev_meta, ev_t = _evaluator_state(evaluator)
-        fr_meta, fr_t = _front_state(front, with_tensors=self.path is not None)
-        meta = {
-            "fingerprint": self.fingerprint,
-            "seeds": self.seeds,
-            "done": int(done),
-            "generation": int(generation),
-            "segment_start": int(self.segment_start),
-            "stop_reason": stop_reason,
-            "history": self.history,
-            "algorithm": alg_meta,
-            "evaluator": ev_meta,
-            "front": fr_meta,
-        }
-        train, val = self.split
-        tensors = {
+    def _blob(self, result):
+        search = result.state_dict()
+        return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "train_index": torch.as_tensor(np.asarray(train, dtype=np.int64)),
-            "val_index": torch.as_tensor(np.asarray(val, dtype=np.int64)),
+            "meta": {"fingerprint": self.fingerprint, "seeds": self.seeds,
+                     "search": search.pop("meta")},
             **_fold_tensors(self.folds),
-            **alg_t,
-            **ev_t,
+            "search": search,
         }
-        self.resume = self._memory_blob(tensors, meta, front)
-        if self.path is None:
-            return
-        blob = {**tensors, **fr_t, "meta": json.dumps(meta, default=_json_default)}
-        _atomic_save(blob, self.path)
 
-    def resume_point(self, stop_reason):
-        """The state a later ``fit(warm_start=True)`` continues from.
+    def resume_point(self, result):
+        """What a later ``fit(warm_start=True)`` continues.
 
         Parameters
         ----------
-        stop_reason : str or None
-            Why this fit's search ended; None when it was interrupted (the
-            next fit then resumes the same segment).
+        result : SearchResult or None
+            Where this fit's search stands: its final result, or after an
+            interrupt the last completed generation (``stop_reason`` None:
+            the next fit resumes the same run segment).
 
         Returns
         -------
         blob : dict or None
-            None when no generation has completed.
+            The content of a checkpoint file, in memory; None when no
+            generation has completed.
         """
-        if self.resume is None:
-            return None
-        blob = dict(self.resume)
-        blob["meta"] = {**blob["meta"], "stop_reason": stop_reason}
-        return blob
+        return None if result is None else self._blob(result)
 
     def interrupted_result(self):
-        """Front, history and evaluator of the last completed generation.
+        """The result of the last completed generation.
 
         Raises KeyboardInterrupt again when no generation completed.
         """
-        if self.front is None or not len(self.front):
+        if self.last is None or not len(self.last.front):
             raise KeyboardInterrupt
-        return sorted_front(self.front), self.history, self.evaluator
+        return self.last
 
 
 def _json_default(value):
@@ -503,6 +336,14 @@ def open_search_state(params, data, seeds, previous=None, fitted=False):
     fingerprint = search_fingerprint(params, data)
     if not params.get("warm_start", False):
         previous = None
+    elif previous is not None and previous.get("format_version") != FORMAT_VERSION:
+        warnings.warn(
+            "warm_start=True, but this fitted estimator holds its search state in "
+            "the format of an older version; a new search starts.",
+            UserWarning,
+            stacklevel=4,
+        )
+        previous = None
     elif previous is None and fitted:
         warnings.warn(
             "warm_start=True, but this fitted estimator holds no search state "
@@ -515,14 +356,12 @@ def open_search_state(params, data, seeds, previous=None, fitted=False):
 
 
 def _fold_tensors(folds):
-    """The k-fold split as flat index tensors (nothing with a single split)."""
-    if len(folds) < 2:
-        return {}
+    """The folds as flat index tensors and their sizes."""
     out = {}
     for j, part in enumerate(("train", "val")):
         arrays = [np.asarray(f[j], dtype=np.int64) for f in folds]
-        out[f"cv_{part}_index"] = torch.as_tensor(np.concatenate(arrays))
-        out[f"cv_{part}_sizes"] = torch.as_tensor(
+        out[f"{part}_index"] = torch.as_tensor(np.concatenate(arrays))
+        out[f"{part}_sizes"] = torch.as_tensor(
             np.array([len(a) for a in arrays], dtype=np.int64))
     return out
 

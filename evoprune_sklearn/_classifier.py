@@ -57,16 +57,18 @@ from ._explain import (
 )
 from ._export import check_member_index, export_member
 from ._feature_cache import check_memory_param
-from ._front import Member, gene_names
+from ._folds import ValidationSplitter
+from ._front import Member, gene_names, sorted_front
 from ._images import Images
 from ._ood import validate_ood
 from ._operators import informed_operators
 from ._persistence import load_estimator, save_estimator
-from ._search import SearchControl, run_search, score_genomes
+from ._search import NSGA2Search, SearchControl, score_genomes
 from ._solver_options import ignored_parameters, init_defaults
 from ._weights import fit_weights, merge_samples
 from .callbacks import check_callbacks
 from .objectives import ObjectiveContext, get_objective
+from .objectives._base import fitted_copy
 from .selection import RULES, SelectionRule
 
 __all__ = ["EvoPruneClassifier"]
@@ -531,46 +533,16 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(
-        self,
-        backbone="efficientnet_lite0",
-        weights="DEFAULT",
-        image_size=None,
-        precision="fp32",
-        memory=None,
-        encoding="features",
-        hidden_layer_sizes=(),
-        objectives=("accuracy", "complexity", "robustness"),
-        pop_size=30,
-        n_evaluations=200,
-        crossover_rate=1.0,
-        mutation_rate=None,
-        init="informed",
-        mutation="informed",
-        validation_fraction=0.2,
-        n_folds=None,
-        selection="knee",
-        ensemble=None,
-        ensemble_voting="soft",
-        solver="lbfgs",
-        alpha=1.0,
-        max_iter=50,
-        lr=1e-3,
-        max_epochs=200,
-        batch_size=128,
-        patience=10,
-        refit=True,
-        class_weight=None,
-        engine="batched",
-        n_jobs=None,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        checkpoint=None,
-        warm_start=False,
-        max_time=None,
-        n_iter_no_change=None,
-        hypervolume_tol=1e-4,
-        callbacks=None,
+        self, backbone="efficientnet_lite0", weights="DEFAULT", image_size=None,
+        precision="fp32", memory=None, encoding="features", hidden_layer_sizes=(),
+        objectives=("accuracy", "complexity", "robustness"), pop_size=30,
+        n_evaluations=200, crossover_rate=1.0, mutation_rate=None, init="informed",
+        mutation="informed", validation_fraction=0.2, n_folds=None, selection="knee",
+        ensemble=None, ensemble_voting="soft", solver="lbfgs", alpha=1.0, max_iter=50,
+        lr=1e-3, max_epochs=200, batch_size=128, patience=10, refit=True,
+        class_weight=None, engine="batched", n_jobs=None, device="cpu", random_state=None,
+        verbose=0, checkpoint=None, warm_start=False, max_time=None, n_iter_no_change=None,
+        hypervolume_tol=1e-4, callbacks=None,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -716,75 +688,18 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 )
         return X, y
 
-    def _split(self, y_enc, seed):
-        """The validation folds: a list of ``(train, val)`` positions in
-        ``y_enc``, one pair (``n_folds=None``) or ``n_folds`` pairs whose ``val`` parts
-        partition the samples (bar classes of a single sample, which only
-        ever train)."""
-        counts = np.bincount(y_enc, minlength=len(self.classes_))
-        if counts.max() < 2:
-            raise ValueError(
-                "Every class has a single sample (after merging identical "
-                "samples); the search needs a validation fold to measure fitness."
-            )
-        # A class seen once cannot be on both sides of the split: it trains
-        # the heads but the validation accuracy cannot measure it.
-        single = np.flatnonzero(counts == 1)
-        if len(single):
-            names = [c.item() if isinstance(c, np.generic) else c
-                     for c in self.classes_[single]]
-            warnings.warn(
-                f"Class(es) {names} have 1 sample: used for training only; the "
-                "validation accuracy that drives the search does not measure them.",
-                UserWarning, stacklevel=3,
-            )
-        alone = np.isin(y_enc, single)
-        rest = np.flatnonzero(~alone)
-        n, n_classes = len(rest), int(np.sum(counts >= 2))
-        if self.n_folds is not None:
-            return self._kfold(y_enc, rest, np.flatnonzero(alone), counts, seed)
-        # At least one validation sample of each class, even on tiny data.
-        n_val = max(int(np.ceil(self.validation_fraction * n)), n_classes)
-        if n - n_val < n_classes:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} of {n} samples "
-                f"leaves {n_val} validation and {n - n_val} training samples; each "
-                f"must hold at least one sample of each of the {n_classes} classes. "
-                "Use more samples or change validation_fraction."
-            )
-        from sklearn.model_selection import train_test_split
-
-        train, val = train_test_split(
-            rest, test_size=n_val, stratify=y_enc[rest], random_state=seed
-        )
-        return [(np.sort(np.concatenate([train, np.flatnonzero(alone)])), np.sort(val))]
-
-    def _kfold(self, y_enc, rest, alone, counts, seed):
-        """Stratified ``n_folds``-fold split of ``rest``; ``alone`` always trains."""
-        if counts.max() < self.n_folds:
-            raise ValueError(
-                f"n_folds={self.n_folds} folds need at least {self.n_folds} samples of some "
-                f"class, but the largest class has {counts.max()} (after merging "
-                "identical samples). Use fewer folds, n_folds=None or more samples."
-            )
-        from sklearn.model_selection import StratifiedKFold
-
-        splitter = StratifiedKFold(n_splits=self.n_folds, shuffle=True, random_state=seed)
-        with warnings.catch_warnings():
-            # a class with fewer samples than folds is missing from some
-            # validation folds: each of its samples is still validated once
-            warnings.filterwarnings("ignore", "The least populated class",
-                                    UserWarning)
-            folds = list(splitter.split(rest, y_enc[rest]))
-        return [(np.sort(np.concatenate([rest[tr], alone])), np.sort(rest[va]))
-                for tr, va in folds]
-
     # ---------------------------------------------------------------- features
-    def _features(self, Xv, *, verbose=0, desc="features"):
+    @property
+    def _device(self):
+        # Stored once, in the heads' training configuration.
+        return self._config.device
+
+    def _features(self, Xv, *, device=None, verbose=0, desc="features"):
         if self.backbone is None:
             return np.asarray(Xv, dtype=np.float32)
         # getattr: an estimator pickled before memory= existed has none
-        return self.backbone_.extract(Xv, device=self._device, verbose=verbose, desc=desc,
+        return self.backbone_.extract(Xv, device=self._device if device is None else device,
+                                      verbose=verbose, desc=desc,
                                       memory=getattr(self, "memory", None))
 
     # --------------------------------------------------------------------- fit
@@ -832,7 +747,48 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         t0 = time.perf_counter()
+        # prepare: validated inputs, weights, seeds, folds, features, objectives
         objectives = self._check_params()
+        Xv, y, y_enc, ood = self._validate_fit_input(X, y, X_ood, objectives)
+        used, weights = self._sample_weights(Xv, y, y_enc, sample_weight)
+        state = self._open_search(Xv, y, ood, weights)
+        folds = self._fit_folds(y_enc, used, state)
+        device = _resolve_device(self.device)
+        features = self._training_features(Xv, device)
+        t_features = time.perf_counter() - t0
+        self._fit_references(features, y_enc, Xv, folds[0][0], state.seeds["split"])
+        self._config = self._training_config(features.shape[1], state.seeds, device)
+        # weights of every row, or None when each sample counts once
+        w = None if np.all(weights[used] == 1.0) else weights
+        data = self._search_data(objectives, features, y_enc, w, folds, Xv, ood,
+                                 state.seeds["robustness"])
+        # search: the dense head first (the informed operators start from it)
+        dense_heads = self._train_dense(data)
+        search = self._build_search(data, dense_heads, state.seeds["search"], t0)
+        result, stop_reason = self._run_search(search, data, objectives, state)
+        # finish: counters, baseline, refit, the fitted front
+        self._record_search(result, stop_reason)
+        members = [*sorted_front(result.front),
+                   self._dense_baseline(data, objectives, dense_heads)]
+        self.objectives_ = [fitted_copy(o) for o in objectives]
+        self.n_ood_samples_ = next((o.n_ood_samples_ for o in self.objectives_
+                                    if hasattr(o, "n_ood_samples_")), None)
+        if self.refit:
+            rows = np.concatenate(folds[0])
+            members = refit_members(members, features[rows], y_enc[rows], self._config,
+                                    engine=self.engine,
+                                    sample_weight=None if w is None else w[rows])
+        self._set_front(result.front, members)
+        self.fit_time_ = {
+            "features": t_features,
+            "search": time.perf_counter() - t0 - t_features,
+            "total": time.perf_counter() - t0,
+        }
+        return self
+
+    def _validate_fit_input(self, X, y, X_ood, objectives):
+        """Validated ``X`` (features or :class:`Images`), labels, encoded
+        labels and OoD set; sets ``classes_``."""
         Xv, y = self._validate_input(X, y, reset=True)
         ood = validate_ood(
             X_ood,
@@ -849,60 +805,70 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs samples of at least 2 classes; the "
                 "data holds 1 class only."
             )
-        y_enc = encoder.transform(y).astype(np.int64)
+        return Xv, y, encoder.transform(y).astype(np.int64), ood
+
+    def _sample_weights(self, Xv, y, y_enc, sample_weight):
+        """The rows the fit uses, in :func:`merge_samples`' canonical order
+        (so that the fit does not depend on the order of the samples), and
+        the weight of every sample of ``X`` (0 for the merged-away and
+        weight-0 ones)."""
         weights = fit_weights(sample_weight, self.class_weight, y)
         used, used_weights = merge_samples(
             Xv, y_enc, weights, can_index=self.backbone is None)
-        # Weight of every sample of X (0 for the merged-away and weight-0 ones).
         weights = np.zeros(len(y_enc))
         weights[used] = used_weights
+        return used, weights
+
+    def _open_search(self, Xv, y, ood, weights):
+        """The search state: new, or a checkpoint / warm start to continue
+        (then with the seeds it was started with)."""
         rng = check_random_state(self.random_state)
-        split_seed, search_seed, init_seed, shuffle_seed = rng.randint(
-            0, 2**31 - 1, size=4
-        )
-        robustness_seed = int(rng.randint(0, 2**31 - 1))
-        seed_names = ("split", "search", "init", "shuffle", "robustness")
+        draws = (*rng.randint(0, 2**31 - 1, size=4), rng.randint(0, 2**31 - 1))
+        seeds = dict(zip(("split", "search", "init", "shuffle", "robustness"),
+                         map(int, draws)))
         # The weights are data too: a search continued (warm_start, a
         # checkpoint) with other weights would mix two problems.
-        state = open_search_state(
-            self.get_params(deep=False), (Xv, y, ood, weights),
-            dict(zip(seed_names, map(int, (
-                split_seed, search_seed, init_seed, shuffle_seed, robustness_seed)))),
+        return open_search_state(
+            self.get_params(deep=False), (Xv, y, ood, weights), seeds,
             previous=getattr(self, "_search_state", None),
             fitted=hasattr(self, "pareto_front_"))
-        split_seed, search_seed, init_seed, shuffle_seed, robustness_seed = (
-            state.seeds[k] for k in seed_names
-        )
-        # In merge_samples' canonical order, so that the fit does not depend
-        # on the order of the samples (weights = repetitions).
+
+    def _fit_folds(self, y_enc, used, state):
+        """The ``(train, val)`` rows of the search (a continued search's own)."""
+        splitter = ValidationSplitter(self.validation_fraction, self.n_folds,
+                                      random_state=int(state.seeds["split"]))
         folds = [(used[tr], used[va])
-                 for tr, va in self._split(y_enc[used], int(split_seed))]
+                 for tr, va in splitter.split(None, self.classes_[y_enc[used]])]
         if state.folds is not None:  # resuming: the folds the search used
             folds = state.folds
         state.folds = folds
-        train, val = folds[0]
         # Validation measurements behind the accuracy objective (the knee's
         # standard error): with k folds, every training sample once.
         self._n_val = sum(len(v) for _, v in folds)
-        self._train_index, self._val_index = train, val
-        self._device = _resolve_device(self.device)
+        self._train_index, self._val_index = folds[0]
+        return folds
 
+    def _training_features(self, Xv, device):
+        """Sets ``backbone_``; the training images' features (once per fit)."""
         if self.backbone is None:
             self.backbone_ = None
         else:
             self.backbone_ = get_backbone(self.backbone, self.weights, self.image_size)
             self.backbone_.precision = self.precision
-        features = self._features(Xv, verbose=self.verbose, desc="training images")
-        t_features = time.perf_counter() - t0
+        return self._features(Xv, device=device, verbose=self.verbose,
+                              desc="training images")
+
+    def _fit_references(self, features, y_enc, Xv, train, seed):
+        """``background_`` for explanations and the training-fold features of
+        the feature-space OoD detectors."""
         self.background_ = sample_background(
-            features, y_enc, train, int(split_seed),
+            features, y_enc, train, int(seed),
             images=None if self.backbone is None else Xv,
         )
-        # Training-fold features for the feature-space OoD detectors.
-        self._ood_reference = ood_reference(features, y_enc, train, int(split_seed))
+        self._ood_reference = ood_reference(features, y_enc, train, int(seed))
 
-        n_features = features.shape[1]
-        self._config = TrainingConfig(
+    def _training_config(self, n_features, seeds, device):
+        return TrainingConfig(
             encoding=self.encoding,
             n_features=n_features,
             hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
@@ -914,26 +880,27 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             max_epochs=int(self.max_epochs),
             batch_size=int(self.batch_size),
             patience=int(self.patience),
-            init_seed=int(init_seed),
-            shuffle_seed=int(shuffle_seed),
-            device=self._device,
+            init_seed=int(seeds["init"]),
+            shuffle_seed=int(seeds["shuffle"]),
+            device=device,
             engine=self.engine,
         )
-        weighted = not np.all(weights[used] == 1.0)
 
+    def _search_data(self, objectives, features, y_enc, w, folds, Xv, ood, seed):
+        """The objectives prepared on the fit's context; the context the
+        search gets (fold data, without raw inputs)."""
         def fold_data(tr, va):
             return dict(
                 X_train=features[tr], y_train=y_enc[tr], X_val=features[va],
-                y_val=y_enc[va], w_train=weights[tr] if weighted else None,
-                w_val=weights[va] if weighted else None, train_index=tr, val_index=va,
+                y_val=y_enc[va], w_train=None if w is None else w[tr],
+                w_val=None if w is None else w[va], train_index=tr, val_index=va,
             )
 
         context = ObjectiveContext(
-            **fold_data(train, val), n_classes=len(self.classes_),
+            **fold_data(*folds[0]), n_classes=len(self.classes_),
             images=None if self.backbone is None else Xv,
-            X_ood=ood, backbone=self.backbone_, device=self._device,
-            seed=int(robustness_seed), config=self._config, engine=self.engine,
-            n_evaluations=self.n_evaluations, verbose=self.verbose,
+            X_ood=ood, backbone=self.backbone_, seed=int(seed), config=self._config,
+            engine=self.engine, n_evaluations=self.n_evaluations, verbose=self.verbose,
         )
         if len(folds) > 1:  # the other folds: the same fit, other rows
             shared = context.without_raw_inputs()
@@ -944,83 +911,72 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             for obj in objectives:
                 obj.prepare(context)
         # Raw inputs are for prepare only: parallel workers are not sent them.
-        data = context.without_raw_inputs()
-        # The dense head (baseline_) is trained first: the informed operators
-        # start from its weights.
-        dense_heads = train_heads(
-            np.ones((1, self._config.head.n_genes), dtype=bool),
-            data.X_train, data.y_train, self._config, engine=self.engine,
-            sample_weight=data.w_train)
+        return context.without_raw_inputs()
+
+    def _train_dense(self, data):
+        """The dense head on the first fold (becomes ``baseline_``)."""
+        config = self._config
+        genome = np.ones((1, config.head.n_genes), dtype=bool)
+        return train_heads(genome, data.X_train, data.y_train, config,
+                           engine=self.engine, sample_weight=data.w_train)
+
+    def _build_search(self, data, dense_heads, seed, t0):
+        """The search component, every setting given once."""
         sampling, gene_scores = informed_operators(
             data, self._config, dense_heads.head_parameters(0), init=self.init,
             mutation=self.mutation)
+        control = SearchControl(
+            check_callbacks(self.callbacks), estimator=self, max_time=self.max_time,
+            started=t0, n_iter_no_change=self.n_iter_no_change,
+            tol=self.hypervolume_tol)
+        return NSGA2Search(
+            pop_size=self.pop_size, n_evaluations=self.n_evaluations,
+            crossover_rate=self.crossover_rate, mutation_rate=self.mutation_rate,
+            seed=int(seed), n_jobs=self.n_jobs, sampling=sampling,
+            gene_scores=gene_scores, control=control, verbose=self.verbose)
+
+    def _run_search(self, search, data, objectives, state):
+        """The search's result and stop reason; after Ctrl-C, the result of
+        the last completed generation (re-raised when there is none)."""
         try:
-            front, history, evaluator, stop_reason = run_search(
-                data,
-                self._config,
-                objectives,
-                pop_size=self.pop_size,
-                n_evaluations=self.n_evaluations,
-                crossover_rate=self.crossover_rate,
-                mutation_rate=self.mutation_rate,
-                seed=int(search_seed),
-                engine=self.engine,
-                sampling=sampling,
-                gene_scores=gene_scores,
-                n_jobs=self.n_jobs,
-                verbose=self.verbose,
-                state=state,
-                control=SearchControl(
-                    check_callbacks(self.callbacks), estimator=self,
-                    max_time=self.max_time, started=t0,
-                    n_iter_no_change=self.n_iter_no_change,
-                    tol=self.hypervolume_tol,
-                ),
-            )
+            result = search.run(data, objectives, start=state.start,
+                                on_generation=state.record)
+            stop_reason = result.stop_reason
         except KeyboardInterrupt:
             # Keep what the completed generations found (the checkpoint
-            # holds the same); re-raised when no generation completed.
-            front, history, evaluator = state.interrupted_result()
+            # holds the same); the next fit resumes the same run segment.
+            result = dataclasses.replace(state.interrupted_result(), stop_reason=None)
             stop_reason = "interrupted"
             warnings.warn(
-                f"fit was interrupted after generation {state.generation} "
-                f"({state.done} of {self.n_evaluations} evaluations); the "
+                f"fit was interrupted after generation {result.n_generations} "
+                f"({result.n_evaluations} of {self.n_evaluations} evaluations); the "
                 "estimator holds the Pareto front found so far."
                 + (" Fit again with the same checkpoint to resume the search."
                    if state.path else " Fit again with warm_start=True to resume "
                    "the search."),
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
+        # What fit(warm_start=True) continues; the tensors share memory with
+        # the search's members.
+        self._search_state = state.resume_point(result)
+        return result, stop_reason
+
+    def _record_search(self, result, stop_reason):
         self.stop_reason_ = stop_reason
-        # What fit(warm_start=True) continues (after an interrupt: the same
-        # run segment, as a resumed checkpoint). Members are shared with
-        # pareto_front_, not copied.
-        self._search_state = state.resume_point(
-            None if stop_reason == "interrupted" else stop_reason)
-        self.n_genes_ = int(front[0].genome.size)
-        self.n_evaluations_ = int(history[-1]["n_evaluations"]) if history else 0
-        self.n_trained_ = int(evaluator.n_trained)
-        self.n_iter_ = len(history)
-        evaluator.close()
-        members = [*front, self._dense_baseline(data, objectives, dense_heads)]
-        # What the objectives learned, without what they prepared for the search.
-        self.objectives_ = [o._fitted_copy() for o in objectives]
-        self.n_ood_samples_ = next((o.n_ood_samples_ for o in self.objectives_
-                                    if hasattr(o, "n_ood_samples_")), None)
-        if self.refit:
-            all_used = np.concatenate([train, val])
-            members = refit_members(
-                members, features[all_used], y_enc[all_used],
-                self._config, engine=self.engine,
-                sample_weight=weights[all_used] if weighted else None,
-            )
-        # The fitted members: new records that know the labels and the head's
-        # configuration (the search state keeps the search's own members).
+        self.history_ = result.history
+        self.n_genes_ = int(result.front[0].genome.size)
+        self.n_evaluations_ = int(result.n_evaluations)
+        self.n_trained_ = int(result.n_trained)
+        self.n_iter_ = len(result.history)
+
+    def _set_front(self, front, members):
+        """``baseline_`` and ``pareto_front_`` from the fitted members (the
+        front's, then the baseline): new records that know the labels and
+        the head's configuration (the search keeps its own members)."""
         members = [dataclasses.replace(m, classes=self.classes_, config=self._config)
                    for m in members]
         self.baseline_ = members.pop()
-        self.history_ = history
         self.gene_names_ = gene_names(
             self.encoding, self._config.hidden_layer_sizes, self._config.n_features,
             backbone=None if self.backbone_ is None else self.backbone_.name,
@@ -1033,12 +989,6 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         # best_index_ is computed from `selection` when read; selecting here
         # refuses, before fit returns, a selection this front cannot satisfy.
         self.pareto_front_.select(self.selection)
-        self.fit_time_ = {
-            "features": t_features,
-            "search": time.perf_counter() - t0 - t_features,
-            "total": time.perf_counter() - t0,
-        }
-        return self
 
     @property
     def best_index_(self):
@@ -1083,8 +1033,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             # with the estimator's own train_heads (not the search's)
             return trained.pop() if trained else train_heads(*args, **kwargs)
 
-        scores, heads, _ = score_genomes(genome, data, self._config, objectives,
-                                         self.engine, train=train)
+        scores, heads, _ = score_genomes(genome, data, objectives, train=train)
         values = {o.name: float(v) for o, v in zip(objectives, scores[0])}
         return Member(genome[0], values, params=heads.head_parameters(0),
                       train_loss=heads.train_loss[0])
@@ -1634,8 +1583,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
     def __setstate__(self, state):
         # Also how load() (safetensors) puts the fitted attributes back.
+        state = dict(state)
+        state.pop("_device", None)  # stored by versions before 0.3: _config has it
         self.__dict__.update(state)
-        device = state.get("_device", "cpu")
+        device = getattr(state.get("_config"), "device", "cpu")
         available = device == "cpu" or not isinstance(device, str) or (
             device.startswith("cuda") and torch.cuda.is_available()) or (
             device == "mps" and torch.backends.mps.is_available())
@@ -1643,6 +1594,4 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             # Fitted on a GPU, loaded on a CPU-only machine: the members hold
             # CPU tensors and compute on the estimator's device, so only that
             # and the training configuration move to the CPU.
-            self._device = "cpu"
-            if getattr(self, "_config", None) is not None:
-                self._config = dataclasses.replace(self._config, device="cpu")
+            self._config = dataclasses.replace(self._config, device="cpu")

@@ -7,10 +7,15 @@ density-spread initialisation, the repair of empty genomes, the evaluation
 cache, the archive of non-dominated heads and the per-generation history.
 """
 
+import dataclasses
+import numbers
 import time
+from typing import Any
 
 import numpy as np
+import torch
 from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.population import Population
 from pymoo.core.problem import Problem
 from pymoo.core.repair import Repair
 from pymoo.core.sampling import Sampling
@@ -18,7 +23,7 @@ from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.operators.mutation.bitflip import BitflipMutation
 
 from ._engines import expand_parameters, train_heads
-from ._front import Member, ParetoFront, merge_front, sorted_front
+from ._front import Member, ParetoFront, merge_front
 from ._operators import InformedMutation, density_spread_genomes
 from ._parallel import (
     FitContext,
@@ -36,8 +41,9 @@ __all__ = [
     "DensitySampling",
     "KeepOneGene",
     "SearchControl",
+    "NSGA2Search",
+    "SearchResult",
     "generations_without_improvement",
-    "run_search",
     "genome_key",
     "score_genomes",
 ]
@@ -85,7 +91,7 @@ class KeepOneGene(Repair):
         return X
 
 
-def _evaluate_chunk(genomes, context, engine, n_threads):
+def _evaluate_chunk(genomes, context, n_threads):
     """Train heads for ``genomes`` and score them on every objective.
 
     Runs in a worker: ``context`` is the fit context (or a reference to it,
@@ -94,9 +100,9 @@ def _evaluate_chunk(genomes, context, engine, n_threads):
     threads it may use (None: ``torch.get_num_threads()``); the values do
     not depend on it.
     """
-    data, config, objectives = resolve(context)
+    data, _, objectives = resolve(context)
     with deterministic_arithmetic(n_threads):
-        values, heads, flops = score_genomes(genomes, data, config, objectives, engine)
+        values, heads, flops = score_genomes(genomes, data, objectives)
     params = [heads.compact_parameters(i) for i in range(len(genomes))]
     return values, params, heads.train_loss, flops
 
@@ -107,7 +113,7 @@ def _validation_weight(fold):
     return float(np.sum(np.asarray(fold.w_val, dtype=np.float64)))
 
 
-def score_genomes(genomes, data, config, objectives, engine="batched", train=None):
+def score_genomes(genomes, data, objectives, train=None):
     """Train heads for ``genomes`` and measure every objective.
 
     The heads are trained on ``data``'s training fold and every objective is
@@ -123,9 +129,9 @@ def score_genomes(genomes, data, config, objectives, engine="batched", train=Non
     ----------
     genomes : ndarray of bool of shape (n_candidates, n_genes)
     data : ObjectiveContext
-    config : TrainingConfig
+        The fold data, and the ``config`` and ``engine`` the heads are
+        trained with.
     objectives : list of Objective
-    engine : str, default="batched"
     train : callable, default=None
         The training function (``train_heads`` when None).
 
@@ -138,7 +144,7 @@ def score_genomes(genomes, data, config, objectives, engine="batched", train=Non
         Training FLOPs of every fold together.
     """
     with deterministic_arithmetic():
-        return _score_genomes(genomes, data, config, objectives, engine,
+        return _score_genomes(genomes, data, objectives,
                               train_heads if train is None else train)
 
 
@@ -146,18 +152,19 @@ def _evaluate_objective(obj, heads, data):
     """``obj.evaluate`` with single-threaded head arithmetic (the scope is open).
 
     Objectives that run the backbone inside the search (``Adversarial``,
-    ``ODIN(epsilon>0)`` on images: a ``_backbone`` set by ``prepare``) get
+    ``ODIN(epsilon>0)`` on images: ``runs_backbone`` after ``prepare``) get
     the scope's threads back for it: their convolutions would take up to
     ``n_threads`` times longer on one thread, and, like feature extraction,
     are not made independent of the thread count.
     """
-    if getattr(obj, "_backbone", None) is not None:
+    if obj.runs_backbone:
         with native_threads():
             return obj.evaluate(heads, data)
     return obj.evaluate(heads, data)
 
 
-def _score_genomes(genomes, data, config, objectives, engine, train):
+def _score_genomes(genomes, data, objectives, train):
+    config, engine = data.config, data.engine
     heads = train(genomes, data.X_train, data.y_train, config, engine=engine,
                   sample_weight=data.w_train)
     values = np.column_stack([_evaluate_objective(obj, heads, data) for obj in objectives])
@@ -208,20 +215,20 @@ class _Evaluator:
     workers in any way and the front is the same as with ``n_jobs=1``.
     Only objective values are cached; trained parameters of a genome live
     on in the front's members or not at all, so memory is bounded by the
-    front and one generation.
+    front and one generation. ``start`` (a :class:`SearchResult`) gives the
+    cache and the counters of the search being continued.
     """
 
-    def __init__(self, data, config, objectives, engine, n_jobs):
+    def __init__(self, data, objectives, n_jobs, start):
         self.data = data
-        self.config = config
+        self.config = data.config
         self.objectives = objectives
-        self.engine = engine
         self.n_jobs = n_jobs
-        self.cache = {}
-        self.n_trained = 0
-        self.flops = 0.0
-        self.train_seconds = 0.0
-        self.context = FitContext((data, config, objectives))
+        self.cache = dict(start.evaluated)
+        self.n_trained = start.n_trained
+        self.flops = start.flops
+        self.train_seconds = start.train_seconds
+        self.context = FitContext((data, data.config, objectives))
 
     def __call__(self, genomes):
         keys = [genome_key(g) for g in genomes]
@@ -260,7 +267,7 @@ class _Evaluator:
         n_workers = min(_n_workers(self.n_jobs), len(genomes))
         if n_workers <= 1:
             chunks = [np.arange(len(genomes))]
-            outs = [_evaluate_chunk(genomes, self.context.payload, self.engine, None)]
+            outs = [_evaluate_chunk(genomes, self.context.payload, None)]
         else:
             from joblib import Parallel, delayed
 
@@ -269,7 +276,7 @@ class _Evaluator:
             threads = torch_threads(kind, n_workers)
             chunks = _balanced_chunks(genomes, n_workers)
             outs = Parallel(n_jobs=n_workers)(
-                delayed(_evaluate_chunk)(genomes[c], ref, self.engine, threads)
+                delayed(_evaluate_chunk)(genomes[c], ref, threads)
                 for c in chunks
             )
         results = [None] * len(genomes)
@@ -424,33 +431,166 @@ def generations_without_improvement(history, segment_start=0, tol=0.0):
     return count
 
 
-def run_search(
-    data,
-    config,
-    objectives,
-    *,
-    pop_size,
-    n_evaluations,
-    crossover_rate=1.0,
-    mutation_rate=None,
-    seed=0,
-    engine="batched",
-    n_jobs=None,
-    verbose=0,
-    state=None,
-    control=None,
-    sampling=None,
-    gene_scores=None,
-):
-    """Evolve pruning genomes with NSGA-II.
+def _tensor(array, dtype):
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(array, dtype=dtype)))
+
+
+def _rows(rows, dtype):
+    """A tensor with one row per item of ``rows`` (shape ``(0, 0)`` for none)."""
+    return _tensor(rows, dtype) if len(rows) else torch.from_numpy(np.zeros((0, 0), dtype))
+
+
+@dataclasses.dataclass(eq=False)  # arrays inside: compare fields, not results
+class SearchResult:
+    """What a search found, and everything needed to continue it.
+
+    Returned by :meth:`NSGA2Search.run` (as pymoo's ``minimize`` returns a
+    ``Result``), and handed to its ``on_generation`` hook after every
+    generation. :meth:`state_dict` gives the state as tensors and plain
+    values (what a checkpoint file stores); :meth:`load_state_dict` puts
+    one back, and ``run(start=result)`` continues the search exactly where
+    it stood.
 
     Parameters
     ----------
-    data : ObjectiveContext
-    config : TrainingConfig
-    objectives : list of Objective
-    pop_size : int
-    n_evaluations : int
+    front : ParetoFront or None, default=None
+        The non-dominated members found so far, in the order the search
+        kept them (trained parameters, no class labels).
+    history : list of dict, default=[]
+        One record per generation (see ``EvoPruneClassifier.history_``).
+    n_evaluations : int, default=0
+        Genomes evaluated, cached ones included.
+    n_trained : int, default=0
+        Genomes trained (each distinct genome once).
+    n_generations : int, default=0
+        Completed generations.
+    stop_reason : str or None, default=None
+        Why the search ended with this generation; None while it goes on.
+    segment_start : int, default=0
+        The generation at which the current run segment began (where stop
+        criteria such as ``n_iter_no_change`` start counting).
+    flops : float, default=0.0
+        Training FLOPs spent.
+    train_seconds : float, default=0.0
+        Seconds spent training and scoring heads.
+    population : dict of ndarray or None, default=None
+        NSGA-II's survivors: ``X`` (genomes), ``F`` (objectives to
+        minimise), ``rank`` and ``crowding``, in pymoo's order; None before
+        the first generation.
+    random_state : dict or None, default=None
+        The state of pymoo's bit generator (``bit_generator.state``).
+    evaluated : dict, default={}
+        Objective values of every genome evaluated, by :func:`genome_key`.
+
+    Examples
+    --------
+    >>> from evoprune_sklearn._search import SearchResult
+    >>> result = SearchResult()
+    >>> result.load_state_dict(SearchResult(n_evaluations=6).state_dict())
+    >>> result.n_evaluations, result.stop_reason
+    (6, None)
+    """
+
+    front: Any = None
+    history: list = dataclasses.field(default_factory=list)
+    n_evaluations: int = 0
+    n_trained: int = 0
+    n_generations: int = 0
+    stop_reason: str | None = None
+    segment_start: int = 0
+    flops: float = 0.0
+    train_seconds: float = 0.0
+    population: dict | None = None
+    random_state: dict | None = None
+    evaluated: dict = dataclasses.field(default_factory=dict)
+
+    _COUNTERS = ("n_evaluations", "n_trained", "n_generations", "stop_reason",
+                 "segment_start", "flops", "train_seconds")
+
+    def state_dict(self):
+        """The state as tensors and plain values (``torch.save``-able).
+
+        Returns
+        -------
+        state : dict
+            ``"meta"`` (numbers, strings, lists and dicts only: JSON-safe)
+            and tensors.
+        """
+        members = list(self.front) if self.front is not None else []
+        meta = {k: getattr(self, k) for k in self._COUNTERS}
+        meta["history"] = [dict(r) for r in self.history]
+        meta["random_state"] = self.random_state
+        meta["objective_names"] = None if self.front is None else list(
+            self.front.objective_names)
+        meta["greater_is_better"] = None if self.front is None else [
+            bool(g) for g in self.front.greater_is_better]
+        meta["members"] = [{"objectives": dict(m.objectives),
+                            "train_loss": [float(v) for v in m.train_loss]} for m in members]
+        keys = list(self.evaluated)
+        meta["genome_size"] = int(keys[0][0]) if keys else 0
+        state = {
+            "evaluated_genomes": _rows([np.frombuffer(k[1], dtype=np.uint8) for k in keys],
+                                       np.uint8),
+            "evaluated_values": _rows([self.evaluated[k] for k in keys], np.float64),
+            "front_genomes": _rows([m.genome for m in members], bool),
+            "front_params": [[(torch.as_tensor(w).cpu(), torch.as_tensor(b).cpu())
+                              for w, b in m.params] for m in members],
+        }
+        if self.population is not None:
+            meta["x_dtype"] = np.asarray(self.population["X"]).dtype.str
+            state.update({
+                "population_X": _tensor(self.population["X"], bool),
+                **{f"population_{k}": _tensor(self.population[k], np.float64)
+                   for k in ("F", "rank", "crowding")}})
+        state["meta"] = meta
+        return state
+
+    def load_state_dict(self, state):
+        """Take the state of :meth:`state_dict` (in place).
+
+        Parameters
+        ----------
+        state : dict
+        """
+        meta = state["meta"]
+        for key in self._COUNTERS:
+            setattr(self, key, meta[key])
+        self.history = [dict(r) for r in meta["history"]]
+        self.random_state = meta["random_state"]
+        self.front = None
+        if meta["objective_names"] is not None:
+            genomes = state["front_genomes"].numpy()
+            self.front = ParetoFront(meta["objective_names"], meta["greater_is_better"],
+                                     members=tuple(
+                Member(genomes[i], info["objectives"],
+                       params=[(w, b) for w, b in state["front_params"][i]],
+                       train_loss=info["train_loss"])
+                for i, info in enumerate(meta["members"])))
+        keys, values = state["evaluated_genomes"].numpy(), state["evaluated_values"].numpy()
+        self.evaluated = {(meta["genome_size"], keys[i].tobytes()): values[i].copy()
+                          for i in range(len(keys))}
+        self.population = None
+        if "population_X" in state:
+            self.population = {"X": state["population_X"].numpy().astype(
+                np.dtype(meta["x_dtype"]))}
+            for k in ("F", "rank", "crowding"):
+                self.population[k] = state[f"population_{k}"].numpy().copy()
+            self.population["rank"] = self.population["rank"].astype(int)
+
+
+class NSGA2Search:
+    """NSGA-II over pruning genomes: the settings of a search, given once.
+
+    :meth:`run` takes the data (an
+    :class:`~evoprune_sklearn.objectives.ObjectiveContext`, whose ``config``
+    and ``engine`` say how a candidate head is trained) and the objectives,
+    and returns a :class:`SearchResult`; given a result as ``start``, it
+    continues that search, which then ends where an uninterrupted one would.
+
+    Parameters
+    ----------
+    pop_size : int, default=30
+    n_evaluations : int, default=200
         Genomes evaluated in total, the first population included (and the
         generations of a continued search). The last generation is cut short
         so that exactly this many are evaluated.
@@ -459,16 +599,10 @@ def run_search(
         each gene from either parent with probability 0.5).
     mutation_rate : float, default=None
         Per-gene bit-flip probability; ``1 / n_genes`` when None.
-    seed : int
-    engine : {"batched", "skorch"}
+    seed : int, default=0
+        Seed of pymoo's random generator.
     n_jobs : int, default=None
-    verbose : int, default=0
-    state : SearchState, default=None
-        Records the search after every generation (in memory, and in a
-        checkpoint file when it has a path); when it holds a loaded
-        checkpoint or a previous fit's state, the search continues from there.
-    control : SearchControl, default=None
-        Stop criteria besides ``n_evaluations``, and callbacks.
+        Workers that train a generation's heads (see :func:`n_workers`).
     sampling : Sampling, default=None
         The first population; the papers' :class:`DensitySampling` when None
         (see :class:`~evoprune_sklearn._operators.InformedSampling`).
@@ -477,106 +611,251 @@ def run_search(
         :class:`~evoprune_sklearn._operators.InformedMutation` on these
         scores, updated from the front after every generation; pymoo's
         bit-flip mutation when None.
+    control : SearchControl, default=None
+        Stop criteria besides ``n_evaluations``, and callbacks.
+    verbose : int, default=0
+        A progress bar when positive.
 
-    Returns
-    -------
-    front : ParetoFront
-        Members carry trained parameters (no class labels yet).
-    history : list of dict
-    evaluator : _Evaluator
-    stop_reason : str
-        ``"n_evaluations"``, ``"no_new_genomes"`` (pymoo could breed no
-        genome it had not seen), or a reason of ``control``.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evoprune_sklearn._engines import TrainingConfig
+    >>> from evoprune_sklearn._search import NSGA2Search
+    >>> from evoprune_sklearn.objectives import Accuracy, Complexity, ObjectiveContext
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(60, 8)).astype(np.float32), np.arange(60) % 2
+    >>> data = ObjectiveContext(X[:40], y[:40], X[40:], y[40:], n_classes=2,
+    ...                         config=TrainingConfig("features", 8, (), 2))
+    >>> result = NSGA2Search(pop_size=4, n_evaluations=8).run(
+    ...     data, [Accuracy(), Complexity()])
+    >>> result.n_evaluations, result.n_generations, result.stop_reason
+    (8, 2, 'n_evaluations')
     """
-    control = SearchControl() if control is None else control
-    L = config.head.n_genes
-    problem = PruningProblem(L, len(objectives))
-    if gene_scores is None:
-        mutation = BitflipMutation(prob=1.0, prob_var=mutation_rate or 1.0 / L)
-    else:
-        mutation = InformedMutation(gene_scores, prob_var=mutation_rate or 1.0 / L)
+
+    def __init__(self, *, pop_size=30, n_evaluations=200, crossover_rate=1.0,
+                 mutation_rate=None, seed=0, n_jobs=None, sampling=None,
+                 gene_scores=None, control=None, verbose=0):
+        self.pop_size = pop_size
+        self.n_evaluations = n_evaluations
+        self.crossover_rate = crossover_rate
+        self.mutation_rate = mutation_rate
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.sampling = sampling
+        self.gene_scores = gene_scores
+        self.control = control
+        self.verbose = verbose
+
+    def _check(self, data, objectives):
+        """Refuse settings and inputs a search cannot run with."""
+        for name, low in (("pop_size", 1), ("n_evaluations", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) \
+                    or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if self.n_evaluations < self.pop_size:
+            raise ValueError(
+                f"n_evaluations={self.n_evaluations} is smaller than pop_size="
+                f"{self.pop_size}; the first population alone needs pop_size "
+                "evaluations.")
+        for name in ("crossover_rate", "mutation_rate"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, numbers.Real)
+                                          and 0 <= value <= 1):
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}.")
+        if getattr(data, "config", None) is None:
+            raise ValueError("data.config is None: the search needs the TrainingConfig "
+                             "of its heads in the ObjectiveContext.")
+        if not objectives:
+            raise ValueError("objectives is empty: a search needs at least one.")
+
+    def run(self, data, objectives, *, start=None, on_generation=None):
+        """Evolve the front; continue ``start`` when given.
+
+        Parameters
+        ----------
+        data : ObjectiveContext
+            The fold data, without raw inputs, with the ``config`` and
+            ``engine`` of the heads.
+        objectives : list of Objective
+            Prepared objectives.
+        start : SearchResult, default=None
+            A search to continue (from its last completed generation).
+        on_generation : callable, default=None
+            Called with the :class:`SearchResult` of every completed
+            generation (a checkpoint writes it); its ``stop_reason`` says
+            whether the search ends there.
+
+        Returns
+        -------
+        result : SearchResult
+            ``stop_reason`` is ``"n_evaluations"``, ``"no_new_genomes"``
+            (pymoo could breed no genome it had not seen), or a reason of
+            ``control``.
+        """
+        self._check(data, objectives)
+        run = _Run(self, data, objectives, SearchResult() if start is None else start)
+        try:
+            return run.loop(on_generation)
+        finally:
+            run.evaluator.close()
+
+
+def _nsga2(search, problem, start):
+    """pymoo's NSGA-II for ``search``'s settings, afresh or at ``start``'s generation.
+
+    A continued search gives NSGA-II the stored survivors as its first
+    population and tells it their stored objectives (pymoo's public
+    ask-and-tell, which draws nothing for them), then puts back the
+    ranks and crowding distances they had among their rivals and the
+    random generator's state: the next generation is bred exactly as
+    in an uninterrupted search.
+    """
+    L = problem.n_var
+    rate = search.mutation_rate or 1.0 / L
+    sampling = DensitySampling() if search.sampling is None else search.sampling
+    if start.population is not None:
+        sampling = Population.new(X=start.population["X"])
     algorithm = NSGA2(
-        pop_size=pop_size,
-        sampling=DensitySampling() if sampling is None else sampling,
-        crossover=UniformCrossover(prob=crossover_rate),
-        mutation=mutation,
+        pop_size=search.pop_size,
+        sampling=sampling,
+        crossover=UniformCrossover(prob=search.crossover_rate),
+        mutation=(BitflipMutation(prob=1.0, prob_var=rate) if search.gene_scores is None
+                  else InformedMutation(search.gene_scores, prob_var=rate)),
         repair=KeepOneGene(),
         eliminate_duplicates=True,
     )
-    algorithm.setup(problem, seed=int(seed), verbose=False)
-    front = ParetoFront(
-        [o.name for o in objectives], [o.greater_is_better for o in objectives]
-    )
-    evaluator = _Evaluator(data, config, objectives, engine, n_jobs)
-    history = []
-    done = 0
-    bar = None
-    t_start = time.perf_counter()
-    generation = 0
-    segment_start = 0
-    if state is not None:
-        done, generation, front = state.restore(algorithm, evaluator, front, history)
-        segment_start = state.segment_start
-        if history:
-            t_start -= history[-1]["seconds"]
-    if gene_scores is not None:
-        gene_scores.update(front)
-    if verbose:
-        from tqdm.auto import tqdm
+    algorithm.setup(problem, seed=int(search.seed), verbose=False)
+    if start.population is not None:
+        pop = algorithm.ask()
+        pop.set("F", start.population["F"])
+        algorithm.tell(infills=pop)
+        survivors = Population.new(X=start.population["X"], F=start.population["F"])
+        survivors.set("rank", start.population["rank"])
+        survivors.set("crowding", start.population["crowding"])
+        algorithm.pop = survivors
+        algorithm.n_iter = start.n_generations + 1
+    if start.random_state is not None:
+        algorithm.random_state.bit_generator.state = start.random_state
+    return algorithm
 
-        bar = tqdm(total=n_evaluations, desc="NSGA-II evaluations", unit="genome",
-                   initial=done)
-    control.begin(history, segment_start)
-    reason = "n_evaluations" if done >= n_evaluations else None
-    try:
-        while reason is None:
-            pop = algorithm.ask()
-            if pop is None or len(pop) == 0:
-                reason = "no_new_genomes"
-                control.message = "NSGA-II bred no genome it had not seen"
-                break
-            pop = pop[: n_evaluations - done]
-            genomes = np.asarray(pop.get("X"), dtype=bool)
-            raw, candidates = evaluator(genomes)
-            F = np.column_stack(
-                [o.to_minimize(raw[:, j]) for j, o in enumerate(objectives)]
-            )
-            pop.set("F", F)
-            algorithm.tell(infills=pop)
-            front = merge_front(front, candidates)
-            if gene_scores is not None:
-                gene_scores.update(front)
-            done += len(pop)
-            record = {
-                "generation": generation,
-                "n_evaluations": done,
-                "n_trained": evaluator.n_trained,
-                "front_size": len(front),
-                "seconds": time.perf_counter() - t_start,
-            }
-            for o in objectives:
-                col = [m.objectives[o.name] for m in front]
-                record[f"best_{o.name}"] = max(col) if o.greater_is_better else min(col)
-            record["hypervolume"] = front_hypervolume(front, objectives)
-            history.append(record)
-            generation += 1
-            reason = control.after_generation(
-                record, front, history, budget_spent=done >= n_evaluations
-            )
-            if state is not None:
-                state.save(algorithm, evaluator, front, history, done, generation,
-                           stop_reason=reason)
+
+class _Run:
+    """One run of a search: the state a :class:`SearchResult` snapshots."""
+
+    def __init__(self, search, data, objectives, start):
+        self.search, self.objectives = search, objectives
+        config = data.config
+        names = [o.name for o in objectives]
+        L = config.head.n_genes
+        if start.front is not None and list(start.front.objective_names) != names:
+            raise ValueError(
+                f"start holds a search of the objectives {start.front.objective_names!r}, "
+                f"not of {tuple(names)!r}.")
+        self.algorithm = _nsga2(search, PruningProblem(L, len(objectives)), start)
+        self.evaluator = _Evaluator(data, objectives, search.n_jobs, start)
+        self.front = start.front if start.front is not None else ParetoFront(
+            names, [o.greater_is_better for o in objectives])
+        self.history = [dict(r) for r in start.history]
+        self.done, self.generation = start.n_evaluations, start.n_generations
+        # a search killed mid-way resumes its run segment; a finished one
+        # (its budget spent, a stop criterion met) starts a new one
+        self.segment_start = (start.segment_start if start.stop_reason is None
+                              else start.n_generations)
+        self.control = SearchControl() if search.control is None else search.control
+        # after each told generation: a failed ask (no_new_genomes) draws,
+        # but the search stands where its last generation left it
+        self.random_state = self.algorithm.random_state.bit_generator.state
+        self.t_start = time.perf_counter() - (
+            self.history[-1]["seconds"] if self.history else 0.0)
+
+    def loop(self, on_generation):
+        search, control = self.search, self.control
+        if search.gene_scores is not None:
+            search.gene_scores.update(self.front)
+        bar = None
+        if search.verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=search.n_evaluations, desc="NSGA-II evaluations",
+                       unit="genome", initial=self.done)
+        control.begin(self.history, self.segment_start)
+        reason = "n_evaluations" if self.done >= search.n_evaluations else None
+        try:
+            while reason is None:
+                n = self.generation_step()
+                if n == 0:
+                    reason = "no_new_genomes"
+                    control.message = "NSGA-II bred no genome it had not seen"
+                    break
+                reason = control.after_generation(
+                    self.history[-1], self.front, self.history,
+                    budget_spent=self.done >= search.n_evaluations)
+                if on_generation is not None:
+                    on_generation(self.result(reason))
+                if bar is not None:
+                    bar.update(n)
+                    bar.set_postfix(front=len(self.front))
+        except BaseException as exc:
+            control.end(self.history, "interrupted" if isinstance(exc, KeyboardInterrupt)
+                        else "error")
+            raise
+        finally:
             if bar is not None:
-                bar.update(len(pop))
-                bar.set_postfix(front=len(front))
-    except BaseException as exc:
-        control.end(history, "interrupted" if isinstance(exc, KeyboardInterrupt)
-                    else "error")
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    if verbose and reason != "n_evaluations":
-        print(f"Search stopped after {done} evaluations: {control.message}.")
-    control.end(history, reason)
-    return sorted_front(front), history, evaluator, reason
+                bar.close()
+        if search.verbose and reason != "n_evaluations":
+            print(f"Search stopped after {self.done} evaluations: {control.message}.")
+        control.end(self.history, reason)
+        return self.result(reason)
+
+    def generation_step(self):
+        """Breed, evaluate and tell one generation; return its size (0: none bred)."""
+        pop = self.algorithm.ask()
+        if pop is None or len(pop) == 0:
+            return 0
+        pop = pop[: self.search.n_evaluations - self.done]
+        genomes = np.asarray(pop.get("X"), dtype=bool)
+        raw, candidates = self.evaluator(genomes)
+        pop.set("F", np.column_stack(
+            [o.to_minimize(raw[:, j]) for j, o in enumerate(self.objectives)]))
+        self.algorithm.tell(infills=pop)
+        self.front = merge_front(self.front, candidates)
+        if self.search.gene_scores is not None:
+            self.search.gene_scores.update(self.front)
+        self.random_state = self.algorithm.random_state.bit_generator.state
+        self.done += len(pop)
+        self.history.append(self.record())
+        self.generation += 1
+        return len(pop)
+
+    def record(self):
+        record = {
+            "generation": self.generation,
+            "n_evaluations": self.done,
+            "n_trained": self.evaluator.n_trained,
+            "front_size": len(self.front),
+            "seconds": time.perf_counter() - self.t_start,
+        }
+        for o in self.objectives:
+            col = [m.objectives[o.name] for m in self.front]
+            record[f"best_{o.name}"] = max(col) if o.greater_is_better else min(col)
+        record["hypervolume"] = front_hypervolume(self.front, self.objectives)
+        return record
+
+    def result(self, stop_reason):
+        """A snapshot of the search after its last completed generation."""
+        algorithm, ev = self.algorithm, self.evaluator
+        population = None
+        if algorithm.is_initialized:
+            pop = algorithm.pop
+            population = {"X": np.array(pop.get("X")),
+                          **{k: np.array(pop.get(k), dtype=np.float64)
+                             for k in ("F", "rank", "crowding")}}
+            population["rank"] = population["rank"].astype(int)
+        return SearchResult(
+            front=self.front, history=[dict(r) for r in self.history],
+            n_evaluations=int(self.done), n_trained=int(ev.n_trained),
+            n_generations=int(self.generation), stop_reason=stop_reason,
+            segment_start=int(self.segment_start), flops=float(ev.flops),
+            train_seconds=float(ev.train_seconds), population=population,
+            random_state=self.random_state, evaluated=dict(ev.cache))

@@ -327,7 +327,7 @@ def test_bad_input_gives_a_clear_error(case, ctx, monkeypatch):
         def heavy(*args, **kwargs):
             raise AssertionError("heavy work started before the error was found")
 
-        monkeypatch.setattr(classifier_module, "run_search", heavy)
+        monkeypatch.setattr(classifier_module, "NSGA2Search", heavy)
         monkeypatch.setattr(Backbone, "extract", heavy)
 
     with pytest.raises(case.error, match=case.match):

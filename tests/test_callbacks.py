@@ -286,6 +286,6 @@ def test_bad_search_control_parameters_are_refused_before_any_work(
     def heavy(*args, **kwargs):
         raise AssertionError("the search started")
 
-    monkeypatch.setattr(classifier_module, "run_search", heavy)
+    monkeypatch.setattr(classifier_module, "NSGA2Search", heavy)
     with pytest.raises(error, match=match):
         make_clf(**params).fit(X, y)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-import evoprune_sklearn._search as search_module
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._checkpoint import SearchState, load_checkpoint
+from evoprune_sklearn._search import NSGA2Search
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,13 +29,13 @@ from sklearn.datasets import make_classification
 from evoprune_sklearn import EvoPruneClassifier
 
 settings, path = json.loads(sys.argv[1]), sys.argv[2]
-save = ck.SearchState.save
+record = ck.SearchState.record
 
-def slow_save(self, *args, **kwargs):
-    save(self, *args, **kwargs)
+def slow_record(self, result):
+    record(self, result)
     time.sleep(0.4)  # leaves the parent time to kill mid-search
 
-ck.SearchState.save = slow_save
+ck.SearchState.record = slow_record
 X, y = make_classification(n_samples=200, n_features=40, n_informative=6,
                            n_classes=3, random_state=0)
 EvoPruneClassifier(checkpoint=path, **settings).fit(X, y)
@@ -43,9 +43,14 @@ print("FINISHED")
 """
 
 
+def _meta(path):
+    """The search's part of a checkpoint file's metadata."""
+    return load_checkpoint(path)["meta"]["search"]
+
+
 def _generation(path):
     try:
-        return load_checkpoint(path)["meta"]["generation"]
+        return _meta(path)["n_generations"]
     except (OSError, ValueError, RuntimeError, EOFError):
         return 0
 
@@ -72,7 +77,7 @@ def test_sigkill_mid_search_then_resume_gives_the_same_front(
         child.kill()
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    stopped_at = load_checkpoint(path)["meta"]["generation"]
+    stopped_at = _meta(path)["n_generations"]
     assert 2 <= stopped_at < 8
 
     counter = count_training()
@@ -108,9 +113,41 @@ def test_checkpoint_loads_without_unpickling_code(tmp_path, search_params, searc
     EvoPruneClassifier(checkpoint=path, **{**search_params, "n_evaluations": 12}).fit(X, y)
     blob = torch.load(path, weights_only=True)
     assert blob["format"] == "evoprune_sklearn.checkpoint"
-    meta = json.loads(blob["meta"])
-    assert meta["generation"] == 2 and meta["done"] == 12
-    assert len(blob["front_params"]) == len(meta["front"])
+    meta = json.loads(blob["meta"])["search"]
+    assert meta["n_generations"] == 2 and meta["n_evaluations"] == 12
+    assert len(blob["search"]["front_params"]) == len(meta["members"])
+
+
+def test_a_checkpoint_of_another_format_version_is_refused(tmp_path, search_params,
+                                                          search_data):
+    X, y = search_data
+    path = tmp_path / "c.ckpt"
+    settings = {**search_params, "n_evaluations": 12}
+    EvoPruneClassifier(checkpoint=path, **settings).fit(X, y)
+    blob = torch.load(path, weights_only=True)
+    torch.save({**blob, "format_version": 1}, path)
+    with pytest.raises(ValueError, match="checkpoint format version 1; this version"):
+        EvoPruneClassifier(checkpoint=path, **settings).fit(X, y)
+
+
+def test_the_checkpoint_holds_the_search_results_state_dict(tmp_path, search_params,
+                                                          search_data):
+    """The file's search part is SearchResult.state_dict(): loading it gives
+    the fitted search's front, history and counters."""
+    from evoprune_sklearn._search import SearchResult
+
+    X, y = search_data
+    path = tmp_path / "c.ckpt"
+    clf = EvoPruneClassifier(checkpoint=path, **{**search_params, "n_evaluations": 12})
+    clf.fit(X, y)
+    blob = load_checkpoint(path)
+    result = SearchResult()
+    result.load_state_dict({**blob["search"], "meta": blob["meta"]["search"]})
+    assert result.n_evaluations == clf.n_evaluations_ == 12
+    assert result.n_trained == clf.n_trained_ and result.n_generations == 2
+    assert result.history == clf.history_ and result.stop_reason == "n_evaluations"
+    assert sorted(m.genome.tobytes() for m in result.front) == sorted(
+        m.genome.tobytes() for m in clf.pareto_front_)
 
 
 def test_crash_while_writing_keeps_the_previous_checkpoint(
@@ -130,22 +167,22 @@ def test_crash_while_writing_keeps_the_previous_checkpoint(
     with pytest.raises(OSError, match="disk full"):
         _fresh_search_writing_to(path, X, y)
     assert path.read_bytes() == before
-    assert load_checkpoint(path)["meta"]["generation"] == 2
+    assert _meta(path)["n_generations"] == 2
     assert [f.name for f in tmp_path.iterdir()] == ["c.ckpt"]  # no temp left
 
 
 def _fresh_search_writing_to(path, X, y):
     # A search writing over an existing checkpoint file.
     state = SearchState(str(path), {"version": "x", "parameters": {}, "data": "d"},
-                        {}, split=(np.arange(3), np.arange(2)))
+                        {}, folds=[(np.arange(3), np.arange(2))])
     from evoprune_sklearn._engines import TrainingConfig
     from evoprune_sklearn.objectives import Accuracy, Complexity, ObjectiveContext
 
     Xf = X.astype(np.float32)
-    data = ObjectiveContext(Xf[:150], y[:150], Xf[150:], y[150:], 3)
     config = TrainingConfig("features", Xf.shape[1], (8,), 3, max_epochs=2)
-    search_module.run_search(data, config, [Accuracy(), Complexity()],
-                             pop_size=4, n_evaluations=4, state=state)
+    data = ObjectiveContext(Xf[:150], y[:150], Xf[150:], y[150:], 3, config=config)
+    NSGA2Search(pop_size=4, n_evaluations=4).run(
+        data, [Accuracy(), Complexity()], on_generation=state.record)
 
 
 # -------------------------------------------------------------------- Ctrl-C
@@ -163,7 +200,7 @@ def test_ctrl_c_leaves_a_fitted_estimator_and_an_intact_checkpoint(
     assert set(clf.predict(X)) <= set(clf.classes_)
     assert clf.score(X, y) > 0.4  # 3 classes: better than chance
     assert torch.load(path, weights_only=True) is not None
-    assert load_checkpoint(path)["meta"]["generation"] == 3
+    assert _meta(path)["n_generations"] == 3
 
     monkeypatch.undo()
     clf.fit(X, y)  # resumes
@@ -181,3 +218,19 @@ def test_ctrl_c_before_any_generation_keeps_the_previous_fit(
         clf.set_params(n_evaluations=12).fit(X, y)
     assert clf.history_ == reference_search.history_
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_ctrl_c_in_the_first_generation_of_a_resumed_search_keeps_the_resumed_front(
+    tmp_path, search_params, search_data, front_key, count_training
+):
+    X, y = search_data
+    path = tmp_path / "c.ckpt"
+    first = EvoPruneClassifier(checkpoint=path, **{**search_params, "n_evaluations": 12})
+    first.fit(X, y)
+    count_training(fail_on_call=1)
+    clf = EvoPruneClassifier(checkpoint=path, **search_params)
+    with pytest.warns(UserWarning, match="interrupted after generation 2"):
+        clf.fit(X, y)
+    assert clf.stop_reason_ == "interrupted" and clf.n_evaluations_ == 12
+    assert front_key(clf) == front_key(first) and clf.history_ == first.history_
+    assert _meta(path)["n_generations"] == 2  # the file is untouched

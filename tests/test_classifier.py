@@ -238,3 +238,20 @@ def test_a_weights_file_is_the_backbone_the_estimator_uses(tmp_path, digit_image
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     other = get_backbone("resnet18", weights=str(path), image_size=32)
     assert not np.allclose(clf.extract_features(X[:8]), other.extract(X[:8]))
+
+
+def test_the_device_is_stored_once(blobs, make_tiny):
+    """The fit's torch device lives in the heads' training configuration; the
+    estimator and the objectives' context read it from there."""
+    import dataclasses
+
+    from evoprune_sklearn.objectives import ObjectiveContext
+
+    X, y = blobs
+    clf = make_tiny(backbone=None).fit(X, y)
+    assert "_device" not in vars(clf) and clf._device == clf._config.device == "cpu"
+    assert "device" not in {f.name for f in dataclasses.fields(ObjectiveContext)}
+    context = ObjectiveContext(X[:4], y[:4], X[4:6], y[4:6], 3,
+                               config=dataclasses.replace(clf._config, device="cuda:1"))
+    assert context.device == "cuda:1"
+    assert ObjectiveContext(X[:4], y[:4], X[4:6], y[4:6], 3).device == "cpu"

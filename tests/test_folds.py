@@ -1,4 +1,5 @@
-"""k-fold fitness (``n_folds=k``): every candidate is scored out of fold on the
+"""The validation folds (_folds): the splitter itself, and k-fold fitness
+(``n_folds=k``) through the estimator: every candidate is scored out of fold on the
 whole training set, reproducibly, and bad values are refused up front."""
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import evoprune_sklearn._classifier as classifier_module
 import evoprune_sklearn._search as search_module
 from evoprune_sklearn import EvoPruneClassifier
+from evoprune_sklearn._folds import ValidationSplitter
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +145,80 @@ def test_checkpoint_resume_keeps_the_folds(tmp_path, small_params, search_data, 
     resumed = EvoPruneClassifier(n_evaluations=18, checkpoint=path, **params).fit(X, y)
     assert front_key(resumed) == front_key(whole)
     np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))
+
+
+# ------------------------------------------------------- the splitter itself
+def _labels():
+    # 3 classes of 10, 6 and 1 samples, shuffled
+    return np.random.default_rng(0).permutation(np.array(["a"] * 10 + ["b"] * 6 + ["c"]))
+
+
+def test_holdout_split_is_stratified_train_test_split_of_the_rest():
+    from sklearn.model_selection import train_test_split
+
+    y = _labels()
+    with pytest.warns(UserWarning, match=r"\['c'\] have 1 sample"):
+        [(train, val)] = list(ValidationSplitter(0.25, random_state=7).split(None, y))
+    alone = np.flatnonzero(y == "c")
+    rest = np.flatnonzero(y != "c")
+    tr, va = train_test_split(rest, test_size=4, stratify=y[rest], random_state=7)
+    np.testing.assert_array_equal(train, np.sort(np.concatenate([tr, alone])))
+    np.testing.assert_array_equal(val, np.sort(va))
+    assert len(val) == 4 and set(y[val]) == {"a", "b"}  # ceil(0.25 * 16), stratified
+
+
+def test_kfold_validation_parts_partition_the_samples_and_singletons_train():
+    y = _labels()
+    splitter = ValidationSplitter(n_folds=3, random_state=0)
+    assert splitter.get_n_splits() == 3 and ValidationSplitter().get_n_splits() == 1
+    with pytest.warns(UserWarning, match="1 sample"):
+        folds = list(splitter.split(None, y))
+    alone = np.flatnonzero(y == "c")
+    vals = np.concatenate([v for _, v in folds])
+    assert sorted(vals) == sorted(np.flatnonzero(y != "c"))
+    for train, val in folds:
+        assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+        assert not set(train) & set(val) and set(alone) <= set(train)
+        assert len(set(train) | set(val)) == len(y)
+        assert set(y[val]) == {"a", "b"}  # stratified: both classes in every fold
+
+
+def test_the_split_depends_on_the_seed_and_on_nothing_else():
+    y = _labels()
+    with pytest.warns(UserWarning):
+        a = list(ValidationSplitter(n_folds=2, random_state=1).split(np.zeros((17, 3)), y))
+        b = list(ValidationSplitter(n_folds=2, random_state=1).split(None, y))
+        c = list(ValidationSplitter(n_folds=2, random_state=2).split(None, y))
+    assert all(np.array_equal(p, q) for f, g in zip(a, b) for p, q in zip(f, g))
+    assert not all(np.array_equal(p, q) for f, g in zip(a, c) for p, q in zip(f, g))
+
+
+@pytest.mark.parametrize("splitter, y, match", [
+    (ValidationSplitter(), ["a", "b", "c"], "Every class has a single sample"),
+    (ValidationSplitter(0.9), ["a"] * 3 + ["b"] * 3,
+     "validation_fraction=0.9 of 6 samples leaves 6 validation and 0 training"),
+    (ValidationSplitter(n_folds=4), ["a"] * 3 + ["b"] * 3,
+     "n_folds=4 folds need at least 4 samples of some class"),
+])
+def test_splits_that_cannot_work_are_refused(splitter, y, match):
+    with pytest.raises(ValueError, match=match):
+        list(splitter.split(None, np.array(y)))
+
+
+def test_the_estimator_uses_the_splitter_on_its_merged_samples(small_params, search_data):
+    """The fitted folds are the splitter's, on the samples merge_samples
+    keeps, with the split seed drawn first from random_state."""
+    from evoprune_sklearn._weights import merge_samples
+
+    X, y = search_data
+    X, y = X[:120], np.where(np.arange(120) == 5, 7, y[:120])  # class 7: one sample
+    with pytest.warns(UserWarning, match=r"\[7\] have 1 sample"):
+        clf = EvoPruneClassifier(n_evaluations=6, **small_params).fit(X, y)
+    y_enc = np.searchsorted(np.unique(y), y).astype(np.int64)  # as LabelEncoder
+    used, _ = merge_samples(X.astype(np.float64), y_enc, np.ones(len(y)))
+    seed = np.random.RandomState(small_params["random_state"]).randint(0, 2**31 - 1, size=4)[0]
+    with pytest.warns(UserWarning):
+        [(train, val)] = ValidationSplitter(random_state=int(seed)).split(None, y[used])
+    np.testing.assert_array_equal(clf._train_index, used[train])
+    np.testing.assert_array_equal(clf._val_index, used[val])
+    assert 5 in clf._train_index

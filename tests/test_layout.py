@@ -24,20 +24,13 @@ import evoprune_sklearn
 ROOT = pathlib.Path(evoprune_sklearn.__file__).parent
 TESTS = pathlib.Path(__file__).parent
 
-# Private reads in files another helper of issue 22 is rewriting (r-search owns
-# _checkpoint.py, _classifier.py and _search.py). The coordinator empties this
-# list after merging their branch; every entry is (file, private name).
-ALLOWED = {
-    ("_checkpoint.py", "_initialize"),  # pymoo Algorithm private
-    ("_checkpoint.py", "_set_optimum"),  # pymoo Algorithm private
-    ("_classifier.py", "_fitted_copy"),  # objectives' private protocol
-    ("_search.py", "_backbone"),  # getattr(obj, "_backbone") on an objective
-}
+# Private reads allowed as exceptions, (file, private name), each with its
+# reason; empty: no module reads another object's private state.
+ALLOWED = set()
 
-# Test files other helpers of issue 22 are writing on their branches (r-head:
-# tests/test_head.py, r-search: tests/test_search.py). The coordinator empties
-# this set after merging them; an entry whose file exists fails the test below.
-PENDING = {"test_search.py"}
+# Test files a change in progress has not written yet (a module may land one
+# commit before its test file); empty on main.
+PENDING = set()
 
 
 def mirrored_test(module):

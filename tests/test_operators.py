@@ -153,17 +153,17 @@ def test_neurons_encoding_with_informed_operators():
 
 def test_random_init_and_bitflip_is_the_papers_search(monkeypatch):
     """init="random", mutation="bitflip" gives the front of the search before
-    the informed operators: run_search called without them (the papers'
+    the informed operators: the search built without them (the papers'
     DensitySampling and pymoo's bit-flip mutation)."""
     X, y = hidden_signal(n_noise=30)
     kw = dict(backbone=None, pop_size=6, n_evaluations=18, random_state=0)
     new = EvoPruneClassifier(init="random", mutation="bitflip", **kw).fit(X, y)
-    original = _classifier.run_search
+    original = _classifier.NSGA2Search
 
-    def old_search(*args, sampling, gene_scores, **kwargs):
-        return original(*args, **kwargs)
+    def old_search(*, sampling, gene_scores, **kwargs):
+        return original(**kwargs)
 
-    monkeypatch.setattr(_classifier, "run_search", old_search)
+    monkeypatch.setattr(_classifier, "NSGA2Search", old_search)
     old = EvoPruneClassifier(**kw).fit(X, y)
     np.testing.assert_array_equal(new.pareto_front_.genomes, old.pareto_front_.genomes)
     np.testing.assert_array_equal(new.pareto_front_.F, old.pareto_front_.F)

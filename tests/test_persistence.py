@@ -201,8 +201,7 @@ def test_gpu_model_loads_on_a_cpu_only_machine(feature_fit, tmp_path, make_tiny)
     clf, X = feature_fit
     copy = make_tiny(backbone=None, pop_size=6, n_evaluations=12, device="cuda")
     copy.__dict__.update({k: v for k, v in vars(clf).items() if k not in copy.get_params()})
-    copy._device = "cuda"
-    copy._config = dataclasses.replace(clf._config, device="cuda")
+    copy._config = dataclasses.replace(clf._config, device="cuda")  # the device, stored once
     path = tmp_path / "gpu.safetensors"
     copy.save(path)
     same = EvoPruneClassifier.load(path)

@@ -60,8 +60,7 @@ def test_gpu_fitted_estimator_unpickles_on_a_cpu_only_machine(
     X, y = search_data
     clf = pickle.loads(pickle.dumps(reference_search))
     proba = clf.predict_proba(X)
-    clf._device = "cuda"
-    clf._config = dataclasses.replace(clf._config, device="cuda")
+    clf._config = dataclasses.replace(clf._config, device="cuda")  # the device, stored once
     front = clf.pareto_front_
     clf.pareto_front_ = dataclasses.replace(front, members=[
         dataclasses.replace(m, config=clf._config) for m in front])

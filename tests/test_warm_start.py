@@ -142,7 +142,7 @@ def test_warm_start_refuses_what_would_make_continuing_meaningless(
     def heavy(*args, **kwargs):
         raise AssertionError("heavy work started before the refusal")
 
-    monkeypatch.setattr(classifier_module, "run_search", heavy)
+    monkeypatch.setattr(classifier_module, "NSGA2Search", heavy)
     monkeypatch.setattr(Backbone, "extract", heavy)
     with pytest.raises(ValueError, match=match) as info:
         clf.set_params(**{"n_evaluations": 24, **change}).fit(X, y)
@@ -194,6 +194,15 @@ def test_an_estimator_without_search_state_warns_and_starts_anew(fitted12, searc
     clf = pickle.loads(pickle.dumps(fitted12))
     del clf._search_state  # e.g. restored by a format that keeps no search state
     with pytest.warns(UserWarning, match="holds no search state"):
+        clf.set_params(n_evaluations=12).fit(X, y)
+    assert records(clf) == records(fitted12)
+
+
+def test_a_search_state_of_an_older_format_warns_and_starts_anew(fitted12, search_data):
+    X, y = search_data
+    clf = pickle.loads(pickle.dumps(fitted12))
+    clf._search_state = {**clf._search_state, "format_version": 1}
+    with pytest.warns(UserWarning, match="format of an older version"):
         clf.set_params(n_evaluations=12).fit(X, y)
     assert records(clf) == records(fitted12)
 

@@ -482,6 +482,11 @@ class Adversarial(Objective):
             )
         require_torchattacks(self.method)
 
+    @property
+    def runs_backbone(self):
+        """Whether :meth:`evaluate` runs the backbone (set by :meth:`prepare`)."""
+        return getattr(self, "_backbone", None) is not None
+
     def prepare(self, context):
         """Draw the attacked images and fix (or calibrate) the budget.
 

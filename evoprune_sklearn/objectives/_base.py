@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 
 from .._head import MaskedHead
 
-__all__ = ["Objective", "ObjectiveContext", "frozen_heads"]
+__all__ = ["Objective", "ObjectiveContext", "fitted_copy", "frozen_heads"]
 
 
 @dataclass
@@ -57,14 +57,13 @@ class ObjectiveContext:
         matrix for feature input, images otherwise.
     backbone : Backbone or None, default=None
         The frozen feature extractor (None for feature input).
-    device : str, default="cpu"
-        Torch device of the fit.
     seed : int, default=0
         Seed for the objectives' own random draws (subsets, synthetic OoD
         samples, random starts), drawn from the estimator's
         ``random_state``.
     config : TrainingConfig or None, default=None
-        How heads are trained, for objectives that train a reference head.
+        How heads are trained (and on which torch device), for objectives
+        that train a reference head and for the search.
     engine : str, default="batched"
         The head-training engine of the fit.
     n_evaluations : int or None, default=None
@@ -102,13 +101,17 @@ class ObjectiveContext:
     images: Any | None = None
     X_ood: Any | None = None
     backbone: Any | None = None
-    device: str = "cpu"
     seed: int = 0
     config: Any | None = None
     engine: str = "batched"
     n_evaluations: int | None = None
     verbose: int = 0
     folds: Any | None = None
+
+    @property
+    def device(self):
+        """Torch device of the fit: ``config.device`` ("cpu" without a config)."""
+        return getattr(self.config, "device", "cpu")
 
     @property
     def n_folds(self):
@@ -159,6 +162,11 @@ class Objective(BaseEstimator):
         per-sample mean such as accuracy, exactly the value over the pooled
         out-of-fold predictions of every training sample. False (the
         default): evaluated on fold 1 only, what :meth:`prepare` saw.
+    runs_backbone : bool
+        Whether :meth:`evaluate` runs the backbone (after :meth:`prepare`):
+        the search then gives it torch's own threads for the convolutions.
+        False here; ``ODIN(epsilon>0)`` and ``Adversarial`` on images say
+        True.
 
     Examples
     --------
@@ -177,6 +185,7 @@ class Objective(BaseEstimator):
     greater_is_better = True
     uses_ood = False
     cross_validated = False
+    runs_backbone = False
 
     _parameter_constraints = {}
 
@@ -232,13 +241,29 @@ class Objective(BaseEstimator):
         values = np.asarray(values, dtype=float)
         return -values if self.greater_is_better else values
 
-    def _fitted_copy(self):
-        """This objective with its fitted attributes, without scratch state."""
-        copy = type(self)(**self.get_params(deep=False))
-        for key, value in vars(self).items():
-            if key.endswith("_") and not key.startswith("_"):
-                setattr(copy, key, value)
-        return copy
+
+
+def fitted_copy(objective):
+    """``objective`` with its fitted attributes, without its scratch state.
+
+    What ``prepare`` computed for the search (attributes starting with
+    ``_``) is left behind; what it learned for the user (public attributes
+    ending with ``_``) is kept.
+
+    Parameters
+    ----------
+    objective : Objective
+
+    Returns
+    -------
+    copy : Objective
+        A new instance with the same parameters and fitted attributes.
+    """
+    copy = type(objective)(**objective.get_params(deep=False))
+    for key, value in vars(objective).items():
+        if key.endswith("_") and not key.startswith("_"):
+            setattr(copy, key, value)
+    return copy
 
 
 def frozen_heads(heads, device="cpu"):

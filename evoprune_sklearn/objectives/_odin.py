@@ -211,6 +211,11 @@ class ODIN(Objective):
         self.epsilon = epsilon
         self.subset = subset
 
+    @property
+    def runs_backbone(self):
+        """Whether :meth:`evaluate` runs the backbone (set by :meth:`prepare`)."""
+        return getattr(self, "_backbone", None) is not None
+
     def prepare(self, context):
         """Build or extract the OoD set and draw the scored subsets.
 
