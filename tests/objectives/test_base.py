@@ -8,6 +8,7 @@ from evoprune_sklearn.objectives import (
     Accuracy,
     Complexity,
 )
+from evoprune_sklearn.objectives._base import fitted_copy
 
 from ._shared import prepared
 
@@ -29,6 +30,21 @@ def test_prepare_never_reads_an_estimator(image_context):
 
 
 # ------------------------------------------------------------ the estimator
+
+
+def test_fitted_copy_keeps_what_was_learned_and_drops_the_search_state(image_context):
+    # What fit keeps in objectives_: the user's fitted attributes, not the
+    # backbone and validation tensors prepare set up for the search.
+    context, _ = image_context
+    objective = prepared("fgsm", context)
+    assert objective.runs_backbone  # the search gives it torch's threads
+    kept = fitted_copy(objective)
+    assert kept is not objective and kept.get_params() == objective.get_params()
+    assert kept.eps_ == objective.eps_
+    assert list(kept.calibration_) == list(objective.calibration_)
+    assert not any(k.startswith("_") and not k.startswith("__") for k in vars(kept))
+    assert not kept.runs_backbone
+    assert not Accuracy().runs_backbone and not ODIN().runs_backbone
 
 
 def test_names_and_instances_give_the_same_front(features, feature_params):
