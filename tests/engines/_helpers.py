@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from evoprune_sklearn._engines import TrainingConfig
+from evoprune_sklearn._engines import TrainingConfig, train_heads
 
 N_FEATURES, N_CLASSES = 48, 3
 
@@ -40,3 +40,16 @@ def lbfgs_config(**kw):
 
 def accuracy(heads, X, y):
     return (heads.logits(X).argmax(-1).numpy() == y[None]).mean(axis=1)
+
+
+def against_skorch(split, config, weighted):
+    """This engine's heads and skorch's reference heads on 6 genomes of ``split``,
+    with their validation accuracies (both above chance by a margin)."""
+    X, y, X_val, y_val = split
+    genomes = make_genomes(6, X.shape[1], seed=3)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    fast = train_heads(genomes, X, y, config, sample_weight=w)
+    ref = train_heads(genomes, X, y, config, engine="skorch", sample_weight=w)
+    acc_fast, acc_ref = accuracy(fast, X_val, y_val), accuracy(ref, X_val, y_val)
+    assert acc_ref.mean() > 0.6 and acc_fast.mean() > 0.6
+    return fast, ref, acc_fast, acc_ref

@@ -9,7 +9,7 @@ from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn._engines import train_heads
 from evoprune_sklearn._engines._lbfgs import _train_lbfgs, input_preconditioner
 
-from ._helpers import N_FEATURES, accuracy, make_config, make_genomes
+from ._helpers import N_FEATURES, against_skorch, make_config, make_genomes
 
 
 def _config(**kw):
@@ -23,14 +23,8 @@ def test_lbfgs_engine_matches_skorch_reference(split, weighted):
     # skorch trains the masked full-size head in raw coordinates. Same
     # objective, but non-convex with a hidden layer: the iterates differ and
     # may end in another local optimum; the heads are equally good on average.
-    X, y, X_val, y_val = split
-    config = _config(hidden_layer_sizes=(16,))
-    genomes = make_genomes(6, N_FEATURES, seed=3)
-    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
-    fast = train_heads(genomes, X, y, config, sample_weight=w)
-    ref = train_heads(genomes, X, y, config, engine="skorch", sample_weight=w)
-    acc_fast, acc_ref = accuracy(fast, X_val, y_val), accuracy(ref, X_val, y_val)
-    assert acc_ref.mean() > 0.6 and acc_fast.mean() > 0.6
+    _, _, acc_fast, acc_ref = against_skorch(split, _config(hidden_layer_sizes=(16,)),
+                                             weighted)
     assert abs(acc_fast.mean() - acc_ref.mean()) <= 0.03
 
 
