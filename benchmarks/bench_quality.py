@@ -127,8 +127,7 @@ def baselines_at_budgets(clf, F_tr, y_tr, F_te, y_te, supports):
     y_enc = np.searchsorted(clf.classes_, y_tr)
 
     def test_acc(genomes):
-        members = refit_members([Member(g, {}) for g in genomes], F_tr, y_enc, config,
-                                engine=clf.engine)
+        members = refit_members([Member(g, {}) for g in genomes], F_tr, y_enc, config)
         return [float(np.mean(replace(m, classes=clf.classes_, config=config)
                               .predict(F_te) == y_te)) for m in members]
 

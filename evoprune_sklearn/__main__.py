@@ -71,7 +71,7 @@ def l1_path_baseline(clf, F_train, y_train, F_test, y_test, n_genes_on):
     best = fits[-1] if fits else min(supports, key=lambda s: s.sum() or np.inf)
     y_enc = np.searchsorted(clf.classes_, y_train)
     config = clf.pareto_front_[0].config  # the training recipe every member holds
-    (member,) = refit_members([Member(best, {})], F_train, y_enc, config, engine=clf.engine)
+    (member,) = refit_members([Member(best, {})], F_train, y_enc, config)
     member = dataclasses.replace(member, classes=clf.classes_, config=config)
     return float(np.mean(member.predict(F_test) == y_test)), int(best.sum())
 

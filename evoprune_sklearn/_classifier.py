@@ -776,7 +776,6 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         if self.refit:
             rows = np.concatenate(folds[0])
             members = refit_members(members, features[rows], y_enc[rows], self._config,
-                                    engine=self.engine,
                                     sample_weight=None if w is None else w[rows])
         self._set_front(result.front, members)
         self.fit_time_ = {
@@ -900,7 +899,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             **fold_data(*folds[0]), n_classes=len(self.classes_),
             images=None if self.backbone is None else Xv,
             X_ood=ood, backbone=self.backbone_, seed=int(seed), config=self._config,
-            engine=self.engine, n_evaluations=self.n_evaluations, verbose=self.verbose,
+            n_evaluations=self.n_evaluations, verbose=self.verbose,
         )
         if len(folds) > 1:  # the other folds: the same fit, other rows
             shared = context.without_raw_inputs()
@@ -918,7 +917,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         config = self._config
         genome = np.ones((1, config.head.n_genes), dtype=bool)
         return train_heads(genome, data.X_train, data.y_train, config,
-                           engine=self.engine, sample_weight=data.w_train)
+                           sample_weight=data.w_train)
 
     def _build_search(self, data, dense_heads, seed, t0):
         """The search component, every setting given once."""

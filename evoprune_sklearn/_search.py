@@ -164,9 +164,8 @@ def _evaluate_objective(obj, heads, data):
 
 
 def _score_genomes(genomes, data, objectives, train):
-    config, engine = data.config, data.engine
-    heads = train(genomes, data.X_train, data.y_train, config, engine=engine,
-                  sample_weight=data.w_train)
+    config = data.config
+    heads = train(genomes, data.X_train, data.y_train, config, sample_weight=data.w_train)
     values = np.column_stack([_evaluate_objective(obj, heads, data) for obj in objectives])
     flops = heads.flops
     cv = [j for j, o in enumerate(objectives) if o.cross_validated]
@@ -176,7 +175,7 @@ def _score_genomes(genomes, data, objectives, train):
         values[:, cv] *= total
         for fold in data.folds:
             fold_heads = train(genomes, fold.X_train, fold.y_train, config,
-                               engine=engine, sample_weight=fold.w_train)
+                               sample_weight=fold.w_train)
             flops += fold_heads.flops
             w = _validation_weight(fold)
             values[:, cv] += w * np.column_stack(

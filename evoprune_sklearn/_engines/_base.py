@@ -286,7 +286,8 @@ def train_heads(genomes, X, y, config, engine=None, sample_weight=None):
         Encoded labels ``0 .. n_classes - 1``.
     config : TrainingConfig
     engine : {"batched", "skorch"}, default=None
-        The estimator's ``engine`` option; None reads ``config.engine``.
+        Another engine option than the one of ``config`` (to compare two
+        engines on the same settings); None reads ``config.engine``.
     sample_weight : ndarray of shape (n_samples,), default=None
         Weights of the training loss (see :func:`penalised_loss`).
 
@@ -299,12 +300,13 @@ def train_heads(genomes, X, y, config, engine=None, sample_weight=None):
         return chosen.train(np.asarray(genomes, dtype=bool), X, y, config, sample_weight)
 
 
-def refit_members(members, X, y, config, engine=None, sample_weight=None):
+def refit_members(members, X, y, config, sample_weight=None):
     """Members retrained on ``(X, y)`` (``refit=True``), as new records.
 
     Each new member keeps its genome and objective values; its ``params`` and
     ``train_loss`` are those of a head trained, with the same recipe and
-    initial weights, on the whole training data.
+    initial weights (``config``: its solver, engine and settings), on the
+    whole training data.
 
     Returns
     -------
@@ -313,7 +315,7 @@ def refit_members(members, X, y, config, engine=None, sample_weight=None):
     if not members:
         return []
     heads = train_heads(np.array([m.genome for m in members]), X, y, config,
-                        engine=engine, sample_weight=sample_weight)
+                        sample_weight=sample_weight)
     return [
         replace(member, params=heads.head_parameters(i), train_loss=heads.train_loss[i])
         for i, member in enumerate(members)

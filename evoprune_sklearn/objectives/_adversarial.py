@@ -535,7 +535,7 @@ class Adversarial(Objective):
         config = context.config
         genome = np.ones((1, config.head.n_genes), dtype=bool)
         return train_heads(genome, context.X_train, context.y_train, config,
-                           engine=context.engine, sample_weight=context.w_train)
+                           sample_weight=context.w_train)
 
     def _clean_correct(self, heads, context):
         logits = heads.logits(np.asarray(context.X_val)[self._keep])

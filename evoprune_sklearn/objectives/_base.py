@@ -62,10 +62,8 @@ class ObjectiveContext:
         samples, random starts), drawn from the estimator's
         ``random_state``.
     config : TrainingConfig or None, default=None
-        How heads are trained (and on which torch device), for objectives
+        How heads are trained (solver, engine, torch device), for objectives
         that train a reference head and for the search.
-    engine : str, default="batched"
-        The head-training engine of the fit.
     n_evaluations : int or None, default=None
         The search budget (for time estimates).
     verbose : int, default=0
@@ -103,7 +101,6 @@ class ObjectiveContext:
     backbone: Any | None = None
     seed: int = 0
     config: Any | None = None
-    engine: str = "batched"
     n_evaluations: int | None = None
     verbose: int = 0
     folds: Any | None = None
