@@ -105,7 +105,8 @@ class FitContext:
     Parameters
     ----------
     payload : object
-        Picklable; here ``(data, config, objectives)``.
+        Picklable; here ``(data, objectives)`` (``data.config`` says how
+        heads are trained).
     """
 
     def __init__(self, payload):

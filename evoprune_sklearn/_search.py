@@ -100,7 +100,7 @@ def _evaluate_chunk(genomes, context, n_threads):
     threads it may use (None: ``torch.get_num_threads()``); the values do
     not depend on it.
     """
-    data, _, objectives = resolve(context)
+    data, objectives = resolve(context)
     with deterministic_arithmetic(n_threads):
         values, heads, flops = score_genomes(genomes, data, objectives)
     params = [heads.compact_parameters(i) for i in range(len(genomes))]
@@ -186,10 +186,6 @@ def _score_genomes(genomes, data, objectives, train):
     return values, heads, flops
 
 
-def _n_workers(n_jobs):
-    return n_workers(n_jobs)
-
-
 def _balanced_chunks(genomes, n_chunks):
     """Split genomes into chunks of about equal training cost.
 
@@ -227,7 +223,7 @@ class _Evaluator:
         self.n_trained = start.n_trained
         self.flops = start.flops
         self.train_seconds = start.train_seconds
-        self.context = FitContext((data, data.config, objectives))
+        self.context = FitContext((data, objectives))
 
     def __call__(self, genomes):
         keys = [genome_key(g) for g in genomes]
@@ -263,8 +259,8 @@ class _Evaluator:
 
     def _run(self, genomes):
         genomes = np.asarray(genomes, dtype=bool)
-        n_workers = min(_n_workers(self.n_jobs), len(genomes))
-        if n_workers <= 1:
+        workers = min(n_workers(self.n_jobs), len(genomes))
+        if workers <= 1:
             chunks = [np.arange(len(genomes))]
             outs = [_evaluate_chunk(genomes, self.context.payload, None)]
         else:
@@ -272,9 +268,9 @@ class _Evaluator:
 
             kind = backend_kind()
             ref = self.context.ref(kind)
-            threads = torch_threads(kind, n_workers)
-            chunks = _balanced_chunks(genomes, n_workers)
-            outs = Parallel(n_jobs=n_workers)(
+            threads = torch_threads(kind, workers)
+            chunks = _balanced_chunks(genomes, workers)
+            outs = Parallel(n_jobs=workers)(
                 delayed(_evaluate_chunk)(genomes[c], ref, threads)
                 for c in chunks
             )
