@@ -129,8 +129,8 @@ def score_genomes(genomes, data, objectives, train=None):
     ----------
     genomes : ndarray of bool of shape (n_candidates, n_genes)
     data : ObjectiveContext
-        The fold data, and the ``config`` and ``engine`` the heads are
-        trained with.
+        The fold data, and the ``config`` the heads are trained with (its
+        ``engine`` included).
     objectives : list of Objective
     train : callable, default=None
         The training function (``train_heads`` when None).
@@ -578,7 +578,7 @@ class NSGA2Search:
 
     :meth:`run` takes the data (an
     :class:`~evoprune_sklearn.objectives.ObjectiveContext`, whose ``config``
-    and ``engine`` say how a candidate head is trained) and the objectives,
+    says how a candidate head is trained, engine included) and the objectives,
     and returns a :class:`SearchResult`; given a result as ``start``, it
     continues that search, which then ends where an uninterrupted one would.
 
@@ -670,8 +670,8 @@ class NSGA2Search:
         Parameters
         ----------
         data : ObjectiveContext
-            The fold data, without raw inputs, with the ``config`` and
-            ``engine`` of the heads.
+            The fold data, without raw inputs, with the ``config`` of the
+            heads.
         objectives : list of Objective
             Prepared objectives.
         start : SearchResult, default=None
