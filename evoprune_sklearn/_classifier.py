@@ -922,8 +922,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     def _build_search(self, data, dense_heads, seed, t0):
         """The search component, every setting given once."""
         sampling, gene_scores = informed_operators(
-            data, self._config, dense_heads.head_parameters(0), init=self.init,
-            mutation=self.mutation)
+            data, dense_heads.head_parameters(0), init=self.init, mutation=self.mutation)
         control = SearchControl(
             check_callbacks(self.callbacks), estimator=self, max_time=self.max_time,
             started=t0, n_iter_no_change=self.n_iter_no_change,

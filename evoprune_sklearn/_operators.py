@@ -356,14 +356,14 @@ class InformedMutation(Mutation):
         return Xp
 
 
-def informed_operators(data, config, dense_params, *, init, mutation):
+def informed_operators(data, dense_params, *, init, mutation):
     """The first population's sampling and the mutation's gene scores of a fit.
 
     Parameters
     ----------
     data : ObjectiveContext
-        The search's data; its training fold is what the path is fitted on.
-    config : TrainingConfig
+        The search's data; its training fold is what the path is fitted on,
+        its ``config`` the heads' encoding and classes.
     dense_params : list of (weight, bias)
         The dense head trained on that fold (the estimator's ``baseline_``).
     init : {"informed", "random"}
@@ -376,6 +376,7 @@ def informed_operators(data, config, dense_params, *, init, mutation):
     scores : GeneScores or None
         None for bit-flip mutation.
     """
+    config = data.config
     feature_scale = None
     if config.encoding == "features":
         X = np.asarray(data.X_train, dtype=np.float64)
