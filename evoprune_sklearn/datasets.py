@@ -245,15 +245,18 @@ class ImageFolderArray(Images):
             )
         return image
 
+    def _positions(self, index):
+        """Row numbers of a slice or array-like of int (negatives counted from the end)."""
+        if isinstance(index, slice):
+            return range(len(self))[index]
+        return np.arange(len(self))[np.asarray(index)]
+
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
             return self._read(range(len(self))[key])
-        if isinstance(key, slice):
-            index = range(len(self))[key]
-        else:
-            index = np.arange(len(self))[np.asarray(key)]
-            if index.ndim != 1:
-                raise IndexError("ImageFolderArray takes 1-D indices only.")
+        index = self._positions(key)
+        if not isinstance(index, range) and np.ndim(index) != 1:
+            raise IndexError("ImageFolderArray takes 1-D indices only.")
         return self._decode_rows(index)
 
     def batches(self, batch_size=64, *, size=None, device="cpu", channels_last=False):
@@ -329,12 +332,9 @@ class ImageFolderArray(Images):
         -------
         ImageFolderArray
         """
-        if isinstance(index, slice):
-            rows = range(len(self))[index]
-        else:
-            rows = np.arange(len(self))[np.asarray(index)]
-        return ImageFolderArray([self.files[int(i)] for i in rows], self.size,
-                                self.height, self.width, n_workers=self.n_workers)
+        files = [self.files[int(i)] for i in self._positions(index)]
+        return ImageFolderArray(files, self.size, self.height, self.width,
+                                n_workers=self.n_workers)
 
     def row_digests(self, index=None):
         """One digest per image, of its file's bytes and the decoded size.
@@ -351,9 +351,7 @@ class ImageFolderArray(Images):
         digests : list of bytes
             16 bytes each.
         """
-        rows = range(len(self)) if index is None else (
-            range(len(self))[index] if isinstance(index, slice)
-            else np.arange(len(self))[np.asarray(index)])
+        rows = range(len(self)) if index is None else self._positions(index)
         head = f"file|{self.size}|{self.height}|{self.width}|".encode()
         out = []
         for i in rows:
@@ -369,8 +367,6 @@ class ImageFolderArray(Images):
 
         Identifies the data for checkpoints without decoding any image.
         """
-        import hashlib
-
         h = hashlib.blake2b(digest_size=20)
         h.update(repr((self.size, self.height, self.width)).encode())
         for file in self.files:

@@ -18,7 +18,7 @@ from evoprune_sklearn import BackboneSpec, EvoPruneClassifier, get_backbone
 from evoprune_sklearn._backbones import _extractor
 from evoprune_sklearn._backbones._api import _REGISTRY, register_backbone
 from evoprune_sklearn._backbones._extractor import native_bf16
-from evoprune_sklearn._feature_cache import memory_directory
+from evoprune_sklearn._feature_cache import CHUNK_ROWS, memory_directory
 from evoprune_sklearn.datasets import ImageFolderArray, load_image_folder
 
 
@@ -124,6 +124,43 @@ def test_memory_runs_the_backbone_once_per_image(kind, tmp_path):
     # the same features, so the same front and predictions
     np.testing.assert_array_equal(first.extract_features(X), plain.extract_features(X))
     np.testing.assert_array_equal(first.predict_proba(X), plain.predict_proba(X))
+
+
+def test_store_of_several_files_serves_any_subset_and_keeps_interrupted_work(tmp_path):
+    # Past CHUNK_ROWS images, as users extract: the store is several files,
+    # a subset is gathered across them, and an extraction stopped midway
+    # keeps the chunks it finished.
+    n_images = 2 * CHUNK_ROWS + 452
+    X, _ = images(n_images)
+    backbone = get_backbone(spec())
+    plain = backbone.extract(X)
+    n, first = forwards(lambda: backbone.extract(X, memory=str(tmp_path / "a")))
+    assert n == n_images
+    np.testing.assert_array_equal(first, plain)
+    assert len(_entries(tmp_path / "a")) == 3
+    subset = np.random.default_rng(0).permutation(n_images)[:CHUNK_ROWS + 100]
+    n, again = forwards(lambda: backbone.extract(X[subset], memory=str(tmp_path / "a")))
+    assert n == 0
+    np.testing.assert_array_equal(again, plain[subset])
+
+    # Batches of 8 run in windows of at most 64 (the threads): the window
+    # holding image CHUNK_ROWS ends by CHUNK_ROWS + 504, before the stop.
+    stop_at, seen = CHUNK_ROWS + 576, [0]
+
+    def failing(x):
+        if seen[0] >= stop_at:
+            raise KeyboardInterrupt
+        seen[0] += x.shape[0]
+        return TinyNet.forward(backbone.module, x)
+
+    backbone.module.forward = failing
+    with pytest.raises(KeyboardInterrupt):
+        backbone.extract(X, memory=str(tmp_path / "b"), batch_size=8)
+    del backbone.module.forward
+    assert len(_entries(tmp_path / "b")) == 1
+    n, resumed = forwards(lambda: backbone.extract(X, memory=str(tmp_path / "b")))
+    assert n == n_images - CHUNK_ROWS
+    np.testing.assert_array_equal(resumed, plain)
 
 
 def test_memory_none_and_memory_without_location_cache_nothing(tmp_path):
