@@ -46,6 +46,14 @@ def digit_images():
 
 
 @pytest.fixture(scope="session")
+def digits():
+    """200 digits (20 per class) as 32x32 RGB uint8 images (the OoD tests)."""
+    from evoprune_sklearn.datasets import load_digits_images
+
+    return load_digits_images(size=32, n_per_class=20)
+
+
+@pytest.fixture(scope="session")
 def blobs():
     """Learnable 3-class 2-D features."""
     from sklearn.datasets import make_classification

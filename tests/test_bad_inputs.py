@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import HeavyWork
 from PIL import Image
 from sklearn.datasets import make_classification
 
@@ -329,9 +330,14 @@ def test_bad_input_gives_a_clear_error(case, ctx, monkeypatch):
 
         monkeypatch.setattr(classifier_module, "NSGA2Search", heavy)
         monkeypatch.setattr(Backbone, "extract", heavy)
+        work = HeavyWork(monkeypatch)  # sees the dense baseline too
 
     with pytest.raises(case.error, match=case.match):
         case.call(ctx, est)
+    if case.early:
+        # no head trained, not even the dense baseline (building the backbone
+        # is where a bad weights file is found, so only heads are counted)
+        assert work.heads == 0
 
     monkeypatch.undo()
     if case.marker:

@@ -279,7 +279,7 @@ def test_callbacks_survive_clone_and_grid_search(search_data, make_clf):
     (dict(warm_start="yes"), ValueError, "warm_start"),
 ])
 def test_bad_search_control_parameters_are_refused_before_any_work(
-    params, error, match, monkeypatch, search_data, make_clf
+    params, error, match, monkeypatch, search_data, make_clf, heavy_work
 ):
     X, y = search_data
 
@@ -289,3 +289,4 @@ def test_bad_search_control_parameters_are_refused_before_any_work(
     monkeypatch.setattr(classifier_module, "NSGA2Search", heavy)
     with pytest.raises(error, match=match):
         make_clf(**params).fit(X, y)
+    assert heavy_work.none  # the dense baseline was not trained either

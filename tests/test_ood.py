@@ -4,35 +4,15 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
+from objectives._shared import SMALL, features_data, noise_images
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from evoprune_sklearn import EvoPruneClassifier, OODSet
 from evoprune_sklearn._images import Images
 from evoprune_sklearn._ood import synthetic_ood_features, synthetic_ood_images, validate_ood
-from evoprune_sklearn.datasets import load_digits_images
 from evoprune_sklearn.objectives import ODIN
 
-SMALL = dict(hidden_layer_sizes=(32,), pop_size=4, n_evaluations=8, random_state=0)
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _noise_images(n, size, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits_images(size=32, n_per_class=20)
-
-
-def features_data():
-    X, y = make_classification(n_samples=160, n_features=12, n_informative=6,
-                               n_classes=3, random_state=0)
-    return X, y
 
 
 def test_default_ood_set_is_synthetic_and_documented_size():
@@ -99,7 +79,7 @@ def test_misshaped_feature_ood_raises(X_ood, match):
 
 def test_images_of_another_size_and_grayscale_are_accepted(digits):
     X, y = digits
-    gray_ood = _noise_images(12, 20)[..., 0]
+    gray_ood = noise_images(12, 20)[..., 0]
     clf = EvoPruneClassifier(image_size=32, **dict(SMALL, pop_size=2, n_evaluations=2))
     clf.fit(X[::2], y[::2], X_ood=gray_ood)
     assert clf.n_ood_samples_ == 12

@@ -99,7 +99,10 @@ def test_same_front_with_the_threading_backend(data, reference):
 
 
 def test_same_front_on_a_dask_cluster(data, reference):
-    distributed = pytest.importorskip("distributed")  # the dask extra
+    distributed = pytest.importorskip(
+        "distributed",
+        reason="dask.distributed is the [dask] extra (make install and CI install it)",
+    )
     import joblib
 
     with distributed.LocalCluster(

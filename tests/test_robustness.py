@@ -47,7 +47,10 @@ def image_fit():
 
 @pytest.mark.parametrize("eps", ["auto", 2 / 255])
 def test_report_attacks_images(image_fit, eps):
-    pytest.importorskip("torchattacks")
+    pytest.importorskip(
+        "torchattacks",
+        reason="torchattacks is the [attacks] extra (make install and CI install it)",
+    )
     from evoprune_sklearn.robustness import robustness_report
 
     clf, X, y = image_fit

@@ -130,7 +130,7 @@ def fitted12(small_params, search_data):
     (dict(n_evaluations=6), "n_evaluations=6 is smaller than the 12 evaluations"),
 ])
 def test_warm_start_refuses_what_would_make_continuing_meaningless(
-    fitted12, change, match, monkeypatch, search_data
+    fitted12, change, match, monkeypatch, search_data, heavy_work
 ):
     X, y = search_data
     change = dict(change)
@@ -148,6 +148,7 @@ def test_warm_start_refuses_what_would_make_continuing_meaningless(
         clf.set_params(**{"n_evaluations": 24, **change}).fit(X, y)
     if "smaller" not in match:
         assert "warm_start=False" in str(info.value)
+    assert heavy_work.none  # nor was the dense baseline retrained
     # the refused fit left the previous one untouched
     np.testing.assert_array_equal(clf.predict_proba(X), before)
     assert clf.n_evaluations_ == 12

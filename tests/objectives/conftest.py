@@ -47,11 +47,6 @@ def features():
 
 
 @pytest.fixture(scope="session")
-def digits():
-    return load_digits_images(size=32, n_per_class=20)
-
-
-@pytest.fixture(scope="session")
 def fitted(digits):
     """A three-objective search on digits with uniform-noise OoD images."""
     X, y = digits
