@@ -239,7 +239,6 @@ class Objective(BaseEstimator):
         return -values if self.greater_is_better else values
 
 
-
 def fitted_copy(objective):
     """``objective`` with its fitted attributes, without its scratch state.
 
