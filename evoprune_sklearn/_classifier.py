@@ -250,6 +250,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         - an int: an index into :attr:`pareto_front_`.
         - a :class:`~evoprune_sklearn.selection.SelectionRule` object (e.g.
           ``Knee(one_standard_error=False)``, or your own subclass).
+          :class:`~evoprune_sklearn.selection.WithinBudget` takes a size
+          budget: ``WithinBudget(0.2)`` chooses among the members keeping at
+          most 20 % of the genes, robust to validation noise.
 
         It is applied when read, not stored at fit time: after
         ``set_params(selection=...)`` on a fitted estimator,

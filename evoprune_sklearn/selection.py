@@ -25,6 +25,7 @@ __all__ = [
     "Knee",
     "MostAccurate",
     "Sparsest",
+    "WithinBudget",
     "get_rule",
     "knee_index",
 ]
@@ -159,6 +160,121 @@ class Sparsest(SelectionRule):
         F = _minimized(front)
         comp = F[:, names.index("complexity")]
         return int(np.lexsort((F[:, names.index("accuracy")], comp))[0])
+
+
+class WithinBudget(SelectionRule):
+    """The best member that keeps at most ``max_genes`` genes.
+
+    For a user with a size budget ("at most 20 % of the features"): only
+    members whose genome keeps at most ``max_genes`` genes are eligible.
+    Among them, with ``one_standard_error=True`` (the default), the member
+    with the **most** genes among those whose validation accuracy is within
+    one binomial standard error of the best eligible accuracy ``a``,
+
+    .. math::
+
+       \\text{acc}_i \\;\\ge\\; a - \\sqrt{a (1 - a) / n_\\text{validation}},
+
+    ties going to the more accurate. The highest of many noisy validation
+    accuracies belongs to the luckiest member, often a smaller one (the
+    winner's curse); among members this validation set cannot tell apart,
+    the larger one is the better bet, since within a budget accuracy grows
+    with the genes a head keeps. ``one_standard_error=False`` takes the most
+    accurate eligible member (ties: fewest genes). Without ``n_validation``
+    on the front the two are the same.
+
+    Parameters
+    ----------
+    max_genes : int or float
+        An int ``>= 1``: a number of genes. A float in ``(0, 1]``: a fraction
+        of the genome (``0.2``: at most 20 % of the genes).
+    one_standard_error : bool, default=True
+        Prefer more genes among the members whose accuracy cannot be told
+        apart from the best eligible one.
+
+    Raises
+    ------
+    ValueError
+        From :meth:`select`, when no member keeps at most ``max_genes``
+        genes, or the front has no ``"accuracy"`` objective.
+
+    Examples
+    --------
+    >>> from evoprune_sklearn import Member, ParetoFront
+    >>> from evoprune_sklearn.selection import WithinBudget
+    >>> front = ParetoFront(("accuracy", "complexity"), (True, False), members=[
+    ...     Member([1, 0, 0, 0], {"accuracy": 0.80, "complexity": 0.25}),
+    ...     Member([1, 1, 0, 0], {"accuracy": 0.92, "complexity": 0.50}),
+    ...     Member([1, 1, 1, 0], {"accuracy": 0.91, "complexity": 0.75}),
+    ...     Member([1, 1, 1, 1], {"accuracy": 0.95, "complexity": 1.00}),
+    ... ], n_validation=200)
+    >>> WithinBudget(0.75).select(front)  # 0.91 is within 1 SE of 0.92
+    2
+    >>> WithinBudget(0.75, one_standard_error=False).select(front)
+    1
+    >>> WithinBudget(1).select(front)
+    0
+    """
+
+    def __init__(self, max_genes, one_standard_error=True):
+        if isinstance(max_genes, bool) or not isinstance(max_genes, numbers.Real):
+            raise TypeError(
+                f"max_genes must be an int (a number of genes) or a float in (0, 1] "
+                f"(a fraction of the genome), got {max_genes!r}."
+            )
+        if isinstance(max_genes, numbers.Integral):
+            if max_genes < 1:
+                raise ValueError(
+                    f"max_genes={max_genes}: a number of genes must be >= 1.")
+            max_genes = int(max_genes)
+        elif not 0.0 < max_genes <= 1.0:
+            raise ValueError(
+                f"max_genes={max_genes!r}: a fraction of the genome must be in (0, 1].")
+        else:
+            max_genes = float(max_genes)
+        self.max_genes = max_genes
+        self.one_standard_error = bool(one_standard_error)
+
+    def limit(self, n_genes):
+        """The largest number of genes a member may keep, of ``n_genes``.
+
+        Parameters
+        ----------
+        n_genes : int
+            Genome length.
+
+        Returns
+        -------
+        limit : int
+        """
+        if isinstance(self.max_genes, int):
+            return self.max_genes
+        return int(np.floor(self.max_genes * n_genes + 1e-9))
+
+    def _select(self, front):
+        names = front.objective_names
+        if "accuracy" not in names:
+            raise ValueError(
+                f"{self!r} needs 'accuracy' among the objectives, not {tuple(names)!r}.")
+        sizes = np.array([m.n_active for m in front])
+        limit = self.limit(front[0].genome.size)
+        eligible = np.flatnonzero(sizes <= limit)
+        if not len(eligible):
+            raise ValueError(
+                f"{self!r}: no member of the front keeps at most {limit} genes; the "
+                f"smallest keeps {sizes.min()} of {front[0].genome.size}."
+            )
+        acc = np.asarray(front.F, dtype=float)[eligible, names.index("accuracy")]
+        size = sizes[eligible]
+        best = acc.max()
+        if self.one_standard_error and front.n_validation:
+            se = np.sqrt(best * (1 - best) / front.n_validation)
+            close = acc >= best - se - 1e-12
+            # most genes among the close ones; ties: the more accurate, then the first
+            order = np.lexsort((-acc, -size, ~close))
+        else:
+            order = np.lexsort((size, -acc))
+        return int(eligible[order[0]])
 
 
 class _Index(SelectionRule):

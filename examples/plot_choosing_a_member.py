@@ -122,21 +122,30 @@ print(f"selection='tradeoff' -> member {i} (by hand: {choice['tradeoff']}): "
       f"{member.n_active} features, test accuracy {clf.score(X_test, y_test):.3f}")
 clf.set_params(selection=choice["accuracy"])  # an integer picks a member by index
 print(f"member {clf.best_index_}: test accuracy {clf.score(X_test, y_test):.3f}")
-# A rule object works as well, your own subclass included: here the most
-# accurate member among those keeping at most 30% of the features.
-from evoprune_sklearn.selection import SelectionRule
+# A rule object works as well. ``WithinBudget`` takes a size budget, here at
+# most 30 % of the features: among the members of that size whose validation
+# accuracy cannot be told from the best of them (one standard error), the one
+# keeping the most features, the better bet on unseen data.
+from evoprune_sklearn.selection import SelectionRule, WithinBudget
+
+clf.set_params(selection=WithinBudget(0.3))
+print(f"WithinBudget(0.3) -> member {clf.best_index_} "
+      f"({clf.pareto_front_[clf.best_index_].n_active} features): "
+      f"test accuracy {clf.score(X_test, y_test):.3f}")
 
 
-class MostAccurateSmall(SelectionRule):
+# Your own rule: subclass ``SelectionRule``; here the sparsest member that is
+# at least 90 % accurate on validation.
+class SparsestAbove90(SelectionRule):
     def _select(self, front):
-        small = np.flatnonzero(front.F[:, 1] <= 0.3)
-        if len(small) == 0:
-            return int(np.argmin(front.F[:, 1]))
-        return int(small[np.argmax(front.F[small, 0])])
+        good = np.flatnonzero(front.F[:, 0] >= 0.9)
+        if len(good) == 0:
+            return int(np.argmax(front.F[:, 0]))
+        return int(good[np.argmin(front.F[good, 1])])
 
 
-clf.set_params(selection=MostAccurateSmall())
-print(f"MostAccurateSmall -> member {clf.best_index_}: "
+clf.set_params(selection=SparsestAbove90())
+print(f"SparsestAbove90 -> member {clf.best_index_}: "
       f"test accuracy {clf.score(X_test, y_test):.3f}")
 clf.set_params(selection="knee")  # back to the default
 print("n_trained_ after:", clf.n_trained_, "(no refit)")

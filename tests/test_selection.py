@@ -134,3 +134,77 @@ def test_a_custom_rule_object_selects(fitted):
         assert clone(clf).selection.__class__ is Last  # clone copies the rule
     finally:
         clf.set_params(selection=old)
+
+
+def _budget_front(n_validation=200):
+    from evoprune_sklearn import Member, ParetoFront
+
+    # genes on 1..4 of 8; the 3-gene member is within one standard error of
+    # the best within a 3-gene budget (0.92 +- 0.019 at n=200), the 1-gene
+    # one is not
+    spec = [(1, 0.80), (2, 0.92), (3, 0.91), (8, 0.97)]
+    return ParetoFront(TWO, (True, False), members=[
+        Member(np.arange(8) < k, {"accuracy": a, "complexity": k / 8}) for k, a in spec
+    ], n_validation=n_validation)
+
+
+def test_within_budget_prefers_more_genes_among_members_it_cannot_tell_apart():
+    from evoprune_sklearn.selection import WithinBudget
+
+    front = _budget_front()
+    assert WithinBudget(3).select(front) == 2  # 0.91 cannot be told from 0.92
+    assert WithinBudget(3 / 8).select(front) == 2  # the same budget as a fraction
+    assert WithinBudget(3, one_standard_error=False).select(front) == 1
+    assert WithinBudget(2).select(front) == 1
+    assert WithinBudget(1.0).select(front) == 3  # the whole genome
+    # a large validation set tells 0.91 from 0.92: the most accurate wins
+    assert WithinBudget(3).select(_budget_front(n_validation=100_000)) == 1
+    # no validation count on the front: the most accurate within the budget
+    assert WithinBudget(3).select(_budget_front(n_validation=None)) == 1
+
+
+def test_within_budget_refuses_what_it_cannot_do():
+    from evoprune_sklearn import Member, ParetoFront
+    from evoprune_sklearn.selection import WithinBudget
+
+    front = _budget_front()
+    with pytest.raises(ValueError, match="no member of the front keeps at most 0 genes; "
+                                         "the smallest keeps 1 of 8"):
+        WithinBudget(0.05).select(front)
+    for bad, error in [(0, ValueError), (0.0, ValueError), (1.5, ValueError),
+                       (-2, ValueError), (True, TypeError), ("20%", TypeError)]:
+        with pytest.raises(error, match="max_genes"):
+            WithinBudget(bad)
+    no_accuracy = ParetoFront(("complexity",), (False,), members=[
+        Member([1, 0], {"complexity": 0.5})])
+    with pytest.raises(ValueError, match="needs 'accuracy' among the objectives"):
+        WithinBudget(1).select(no_accuracy)
+
+
+@pytest.mark.parametrize("one_standard_error", [True, False])
+def test_within_budget_through_the_estimator(fitted, one_standard_error):
+    from evoprune_sklearn.selection import WithinBudget
+
+    clf, X, _ = fitted
+    front, old = clf.pareto_front_, clf.selection
+    sizes = np.array([m.n_active for m in front])
+    acc = front.to_frame().accuracy.to_numpy()
+    budget = int(np.median(sizes))
+    ok = np.flatnonzero(sizes <= budget)
+    try:
+        clf.set_params(selection=WithinBudget(budget, one_standard_error))
+        chosen = clf.best_index_
+        assert sizes[chosen] <= budget
+        if one_standard_error:
+            best = acc[ok].max()
+            se = np.sqrt(best * (1 - best) / front.n_validation)
+            close = ok[acc[ok] >= best - se - 1e-12]
+            assert sizes[chosen] == sizes[close].max()
+        else:
+            assert acc[chosen] == acc[ok].max()
+        np.testing.assert_array_equal(clf.predict(X), front[chosen].predict(X))
+        clf.set_params(selection=WithinBudget(0.5 / clf.n_genes_))  # below one gene
+        with pytest.raises(ValueError, match="no member of the front keeps at most 0 genes"):
+            clf.predict(X)
+    finally:
+        clf.set_params(selection=old)
