@@ -16,7 +16,8 @@ What is measured, in one run:
 2. **Extraction** on ``--probe-images`` decoded photos: images/s of a bare
    eager float32 torch forward of the same network (NCHW input, what
    ``torch.from_numpy(X).permute(0, 3, 1, 2).contiguous()`` gives), of the
-   package's extraction (``Backbone.extract``: channels-last) and of
+   package's extraction (``Backbone.extract``: channels-last, batch norms
+   folded into the convolutions) and of
    ``precision="bf16"`` (where the CPU has native bfloat16), interleaved,
    best of ``--repeats``; with the largest relative difference of the
    features from the bare forward's.
@@ -130,7 +131,8 @@ def extraction(X, backbone, repeats):
     bf16 = copy.copy(backbone)
     bf16.precision = "bf16"
     paths = {"bare eager fp32 forward (NCHW)": bare,
-             "Backbone.extract (default, fp32)": lambda: backbone.extract(X)}
+             "Backbone.extract (default: fp32, channels-last, batch norms folded)":
+             lambda: backbone.extract(X)}
     if native_bf16("cpu"):
         paths["Backbone.extract, precision='bf16'"] = lambda: bf16.extract(X)
     times = {k: [] for k in paths}
@@ -162,6 +164,8 @@ def main(argv=None):
     parser.add_argument("--grid-evaluations", type=int, default=200)
     parser.add_argument("--skip-fit", action="store_true",
                         help="skip the end-to-end fit from the folder")
+    parser.add_argument("--skip-grid", action="store_true",
+                        help="skip the grid searches")
     args = parser.parse_args(argv)
 
     import torch
@@ -208,6 +212,8 @@ def main(argv=None):
               f"\n| training accuracy of the selected member | {clf.score(X, y):.3f} |",
               flush=True)
 
+    if args.skip_grid:
+        return
     count_forwards()
     X, y = load_image_folder(data, size=224, lazy=True)
     grid = {"alpha": [0.3, 1.0], "crossover_rate": [0.9, 1.0]}

@@ -116,6 +116,8 @@ def extractor_key(backbone, device):
         "mean": list(backbone.mean),
         "std": list(backbone.std),
         "precision": backbone.precision,
+        # batch norms folded (Backbone.extract): other rounding
+        "fused": callable(getattr(backbone.module, "fused", None)),
         "device": torch.device(device).type,
         "n_features": backbone.n_features,
     }

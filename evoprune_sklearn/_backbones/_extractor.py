@@ -6,9 +6,11 @@ preprocessing, extracting features once per fit in batches under
 :func:`torch.inference_mode`.
 
 Extraction runs near the machine's limit: images and convolution weights in
-:data:`torch.channels_last` memory format (the features equal those of the
-plain NCHW forward within float32 rounding; ``benchmarks/bench_photos.py``
-measures the gain), optionally under bfloat16 autocast
+:data:`torch.channels_last` memory format, batch norms folded into the
+convolutions where the module offers ``fused()`` (the default
+``efficientnet_lite0`` does; :func:`inference_module`), the features equal
+to those of the plain NCHW forward within float32 rounding
+(``benchmarks/bench_photos.py`` measures the gain), optionally under bfloat16 autocast
 (``precision="bf16"``) where the hardware computes in bfloat16 natively,
 and, with a feature store (``memory=``), only for images not seen before.
 """
@@ -17,6 +19,7 @@ import contextlib
 import functools
 import itertools
 import os
+import weakref
 
 import numpy as np
 import torch
@@ -28,7 +31,8 @@ from .._parallel import deterministic_arithmetic
 from .._safe_load import safe_load
 
 __all__ = ["PRECISIONS", "Backbone", "apply_state_dict", "check_precision",
-           "load_state_dict_file", "native_bf16", "pooled_input_map"]
+           "fold_batchnorm", "inference_module", "load_state_dict_file", "native_bf16",
+           "pooled_input_map"]
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -65,6 +69,64 @@ def native_bf16(device="cpu"):
     if device.type == "cpu":
         return _cpu_bf16_flags() and torch.backends.mkldnn.is_available()
     return False
+
+
+def fold_batchnorm(conv, bn):
+    """Fold an eval-mode batch norm into the convolution it follows, in place.
+
+    ``bn(conv(x)) == conv'(x)``: the convolution's output channels are
+    scaled by ``gamma / sqrt(var + eps)`` and given the bias
+    ``(b - mean) * gamma / sqrt(var + eps) + beta``. The caller then
+    replaces ``bn`` by an identity.
+
+    Parameters
+    ----------
+    conv : torch.nn.Conv2d
+        Its ``forward`` must pass ``self.bias`` to the convolution.
+    bn : torch.nn.BatchNorm2d
+    """
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))))
+        conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias,
+                                 requires_grad=False)
+
+
+# module -> (stamp of its tensors, its fused copy)
+_FUSED = weakref.WeakKeyDictionary()
+
+
+def inference_module(module):
+    """The module :meth:`Backbone.extract` runs for ``module``.
+
+    ``module.fused()`` where the module offers it (an equivalent module
+    for inference, e.g. batch norms folded into convolutions, as the
+    default ``efficientnet_lite0`` does), made once and kept while
+    ``module``'s tensors are unchanged; ``module`` itself otherwise.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    module : torch.nn.Module
+    """
+    fuse = getattr(module, "fused", None)
+    if fuse is None:
+        return module
+    # a tensor replaced or changed in place (load_state_dict copies into the
+    # same storage): another address or sum, a new copy (a few ms, against
+    # tens for a new copy)
+    with torch.no_grad():
+        stamp = tuple((t.data_ptr(), float(t.sum(dtype=torch.float64))) for t in
+                      itertools.chain(module.parameters(), module.buffers()))
+    cached = _FUSED.get(module)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, fuse())
+        _FUSED[module] = cached
+    return cached[1]
 
 
 def check_precision(precision, device="cpu"):
@@ -296,7 +358,9 @@ class Backbone:
 
         Images and convolution weights go through the network in
         :data:`torch.channels_last` memory format (on the CPU and CUDA),
-        under bfloat16 autocast when ``precision="bf16"``. On a CPU the
+        with batch norms folded into the convolutions where the module
+        offers ``fused()`` (:func:`inference_module`; the module itself is
+        not changed), under bfloat16 autocast when ``precision="bf16"``. On a CPU the
         features do not depend on the number of torch threads: each batch
         runs single-threaded and ``torch.get_num_threads()`` batches run at
         once.
@@ -347,10 +411,12 @@ class Backbone:
         n = len(X)
         out = np.empty((n, self.n_features), dtype=np.float32)
         fast = torch.device(device).type in ("cpu", "cuda")
-        # channels-last weights and images: the same values, faster
-        # convolutions (within float32 rounding of the NCHW forward)
-        self.module.to(device, memory_format=torch.channels_last if fast
-                       else torch.contiguous_format)
+        # channels-last weights and images, batch norms folded where the
+        # module can: the same values (within float32 rounding of the NCHW
+        # forward), faster convolutions
+        module = inference_module(self.module)
+        module.to(device, memory_format=torch.channels_last if fast
+                  else torch.contiguous_format)
         batches = X.batches(batch_size, size=self.input_size, device=device,
                             channels_last=fast)
         if verbose:
@@ -362,7 +428,7 @@ class Backbone:
         def forward(batch):
             # autocast and inference mode are per thread: entered where it runs
             with torch.inference_mode(), self._autocast(device):
-                return self.module(self.normalize(batch[2])).float().cpu().numpy()
+                return module(self.normalize(batch[2])).float().cpu().numpy()
 
         def keep(start, stop, feats):
             out[start:stop] = feats

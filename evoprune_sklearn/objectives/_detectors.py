@@ -35,7 +35,7 @@ from scipy.linalg import solve_triangular
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._ood import SYNTHETIC_KINDS, synthetic_ood_features, synthetic_ood_images
+from .._ood import synthetic_ood_features, synthetic_ood_images, synthetic_ood_size
 from ._base import Objective
 from ._odin import ood_auroc
 
@@ -293,7 +293,7 @@ class OoD(Objective):
         self._validate_params()
         seed = int(context.seed)
         ood = context.X_ood
-        n_default = max(len(SYNTHETIC_KINDS), len(context.y_val))
+        n_default = synthetic_ood_size(len(context.y_val))
         if ood is None:
             if context.images is not None:
                 train = context.images.take(context.train_index)

@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import Interval
 
 from .._images import Images
-from .._ood import SYNTHETIC_KINDS, synthetic_ood_features, synthetic_ood_images
+from .._ood import synthetic_ood_features, synthetic_ood_images, synthetic_ood_size
 from ._base import Objective, frozen_heads
 
 __all__ = ["ODIN", "odin_scores", "ood_auroc", "perturbed_odin_scores"]
@@ -158,8 +158,8 @@ class ODIN(Objective):
 
     The AUROC of ``max softmax(logits / temperature)`` separating the
     validation fold from out-of-distribution samples: ``X_ood`` given to
-    ``fit``, or a synthetic set as large as the validation fold built from
-    the training fold (noise matched to the training images' per-channel
+    ``fit``, or a synthetic set as large as the validation fold (at most
+    512 samples) built from the training fold (noise matched to the training images' per-channel
     statistics and patch-shuffled training images; the feature-space
     analogues with ``backbone=None``). ``"robustness"`` and ``"odin"`` in
     ``objectives=`` mean ``ODIN()``.
@@ -230,7 +230,7 @@ class ODIN(Objective):
         rng = np.random.default_rng(seed)
         self._device = context.device
         self._backbone = None
-        n_default = max(len(SYNTHETIC_KINDS), len(context.y_val))
+        n_default = synthetic_ood_size(len(context.y_val))
         if ood is None:
             if images is not None:
                 train = images.take(context.train_index)

@@ -43,3 +43,37 @@ def test_bundled_spec_declares_its_preprocessing():
     assert (spec.input_size, spec.mean, spec.std, spec.n_features) == (
         224, (0.5,) * 3, (0.5,) * 3, 1280)
     assert _spec_of("inception_v3", None).input_size == 299
+
+
+def test_extraction_runs_a_fused_copy_and_leaves_the_module_alone():
+    """Batch norms folded for extraction: same features, no batch norm run,
+    the estimator's module (and so its state_dict, saved files) unchanged."""
+    import numpy as np
+
+    from evoprune_sklearn._backbones._extractor import inference_module
+
+    backbone = get_backbone("efficientnet_lite0", image_size=64)
+    keys = list(backbone.module.state_dict())
+    X = (np.random.RandomState(0).rand(6, 64, 64, 3) * 255).astype(np.uint8)
+    features = backbone.extract(X)
+    fused = inference_module(backbone.module)
+    assert fused is not backbone.module and fused is inference_module(backbone.module)
+    calls = [0]
+    fused.register_forward_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+    backbone.extract(X[:2])
+    assert calls[0] == 1  # extraction ran the fused copy, which has no batch norm left
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert list(backbone.module.state_dict()) == keys
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.module.modules()) == 49
+    with torch.inference_mode():
+        x = torch.from_numpy(X).permute(0, 3, 1, 2).float() / 255
+        plain = backbone.module(backbone.normalize(x)).numpy()
+    assert np.abs(features - plain).max() / np.abs(plain).max() < 1e-5
+    # weights changed in place: a new fused copy, with the new weights
+    with torch.no_grad():
+        backbone.module.model._bn0.running_mean.add_(1.0)
+    refused = inference_module(backbone.module)
+    assert refused is not fused
+    with torch.inference_mode():
+        changed = backbone.module(backbone.normalize(x)).numpy()
+    np.testing.assert_allclose(backbone.extract(X), changed, rtol=1e-4, atol=1e-4)
