@@ -246,7 +246,7 @@ def run_protocol(device, pop, n_evaluations, max_iter, objectives):
 def backbone_passes(device, objectives):
     """Counted backbone forward passes of one image fit, and the expected count."""
     from evoprune_sklearn import EvoPruneClassifier
-    from evoprune_sklearn._ood import SYNTHETIC_KINDS
+    from evoprune_sklearn._ood import synthetic_ood_size
     from evoprune_sklearn.datasets import load_digits_images
 
     X, y = load_digits_images(size=32)
@@ -259,7 +259,7 @@ def backbone_passes(device, objectives):
     expected = len(X)
     if "robustness" in objectives:
         n_val = len(X) - len(clf._train_index)
-        expected += max(len(SYNTHETIC_KINDS), n_val)
+        expected += synthetic_ood_size(n_val)
     return clf.backbone_.n_images_forwarded, expected
 
 
