@@ -29,7 +29,9 @@ Rows:
   objectives accuracy, complexity and robustness (ODIN, eps=0), each head
   trained by the estimator's default recipe (``solver="lbfgs"``,
   ``alpha=1``, ``max_iter=50``; not the papers' Adam, which
-  ``solver="adam"`` gives);
+  ``solver="adam"`` gives): the fit's seconds, then the seconds of reading
+  ``pareto_front_`` (the refit of the members the fit left for their first
+  use), and the front's hypervolume;
 - backbone forward passes per fit, counted by ``Backbone.n_images_forwarded``
   on a small image fit (a randomly initialised resnet18, 32 px: weights do
   not change the count), against one per training image plus, for ODIN,
@@ -195,8 +197,10 @@ def run_default(device, engine="batched"):
     clf = EvoPruneClassifier(backbone=None, device=device, random_state=0, engine=engine)
     t0 = time.perf_counter()
     clf.fit(X, y)
-    return {"seconds": time.perf_counter() - t0, "n_evaluations": clf.n_evaluations_,
-            "front_size": len(clf.pareto_front_)}
+    seconds = time.perf_counter() - t0
+    front = clf.pareto_front_  # retrains the members fit left for later
+    return {"seconds": seconds, "front_seconds": time.perf_counter() - t0 - seconds,
+            "n_evaluations": clf.n_evaluations_, "front_size": len(front)}
 
 
 def _search_in_subprocess(args, pop, n_evaluations, max_iter, objectives):
@@ -235,11 +239,15 @@ def run_protocol(device, pop, n_evaluations, max_iter, objectives):
     )
     t0 = time.perf_counter()
     clf.fit(X, y)
+    seconds = time.perf_counter() - t0
+    front = clf.pareto_front_  # retrains the members fit left for later
     return {
-        "seconds": time.perf_counter() - t0,
+        "seconds": seconds,
+        "front_seconds": time.perf_counter() - t0 - seconds,
         "n_evaluations": clf.n_evaluations_,
         "n_trained": clf.n_trained_,
-        "front_size": len(clf.pareto_front_),
+        "front_size": len(front),
+        "hypervolume": clf.history_[-1]["hypervolume"],
     }
 
 
@@ -302,6 +310,11 @@ def main(argv=None):
             f"{default['seconds']:.1f} s vs {reference['seconds']:.1f} s = "
             f"{reference['seconds'] / default['seconds']:.1f}x "
             f"(fronts {default['front_size']} vs {reference['front_size']})", ">= 5x")
+        total = {k: v["seconds"] + v["front_seconds"] for k, v in
+                 (("default", default), ("skorch", reference))}
+        row("  the same, then every front member retrained (reading pareto_front_)",
+            f"{total['default']:.1f} s vs {total['skorch']:.1f} s = "
+            f"{total['skorch'] / total['default']:.1f}x")
         figures["default_fit"], figures["default_fit_skorch"] = default, reference
     if args.whole_fit_only:
         _print_table(rows, device, load, args)
@@ -355,7 +368,9 @@ def main(argv=None):
             "evaluations, hidden 512, L-BFGS (max_iter=50), accuracy + complexity + "
             "ODIN (eps=0)",
             f"{proto['seconds']:.0f} s ({proto['n_trained']} heads trained, front "
-            f"{proto['front_size']}, peak RSS {proto['peak_rss_mb']:.0f} MB)",
+            f"{proto['front_size']}, hypervolume {proto['hypervolume']:.4f}, peak RSS "
+            f"{proto['peak_rss_mb']:.0f} MB); then every front member retrained: "
+            f"+{proto['front_seconds']:.0f} s",
             "<= 300 s")
     figures["protocol"] = proto
     for objs in (("accuracy", "complexity"), objectives):

@@ -34,7 +34,7 @@ from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
 from ._backbones._extractor import check_precision
 from ._background import sample_background
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
-from ._engines import TrainingConfig, refit_members, train_heads
+from ._engines import DeferredRefit, TrainingConfig, train_heads
 from ._ensemble import (
     DEFAULT_MEMBERS,
     DEFAULT_OOD_METHOD,
@@ -322,6 +322,17 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         validation fold by the heads trained without it (the only honest
         estimate); the refitted heads are what ``predict`` and the
         ensembles use. False keeps the heads trained on the training fold.
+
+        Members are retrained when first needed: :meth:`fit` retrains
+        ``baseline_`` and the member(s) ``predict`` uses (``selection``, or
+        the ``ensemble``); any other member is retrained the first time it is
+        used (an ensemble method, :meth:`export_model`, :meth:`explain`), and
+        all the rest together when the whole front is read
+        (``pareto_front_``, pickling, :meth:`save`). The weights are bit for
+        bit those of retraining every member during :meth:`fit`; until the
+        last one is retrained the estimator keeps the training features
+        (``n_samples x n_features`` float32). A fit with hidden layers saves
+        most of its refit this way (:doc:`/performance`).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the training loss and the validation
         accuracy, as in scikit-learn: ``"balanced"`` weights classes
@@ -413,7 +424,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         :class:`Member` records (``genome``, ``objectives``, the head's
         ``params``; ``predict(features)`` returns labels), with ``F`` (the
         objective values in natural units), ``genomes``, ``top(k)``,
-        ``window(...)``, ``select(rule)`` and ``to_frame()``.
+        ``window(...)``, ``select(rule)`` and ``to_frame()``. With
+        ``refit=True``, reading it retrains the members not retrained yet
+        (see ``refit``).
     best_index_ : int
         Index of the member ``selection`` chooses, computed from the current
         ``selection`` over the fitted front each time it is read. It is the
@@ -776,11 +789,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.objectives_ = [fitted_copy(o) for o in objectives]
         self.n_ood_samples_ = next((o.n_ood_samples_ for o in self.objectives_
                                     if hasattr(o, "n_ood_samples_")), None)
+        self.__dict__.pop("_refit_job", None)  # a previous fit's pending refits
+        self._set_front(result.front, members)
         if self.refit:
             rows = np.concatenate(folds[0])
-            members = refit_members(members, features[rows], y_enc[rows], self._config,
-                                    sample_weight=None if w is None else w[rows])
-        self._set_front(result.front, members)
+            self._start_refit(features[rows], y_enc[rows], None if w is None else w[rows])
         self.fit_time_ = {
             "features": t_features,
             "search": time.perf_counter() - t0 - t_features,
@@ -833,7 +846,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return open_search_state(
             self.get_params(deep=False), (Xv, y, ood, weights), seeds,
             previous=getattr(self, "_search_state", None),
-            fitted=hasattr(self, "pareto_front_"))
+            fitted="pareto_front_" in vars(self))
 
     def _fit_folds(self, y_enc, used, state):
         """The ``(train, val)`` rows of the search (a continued search's own)."""
@@ -983,24 +996,94 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             backbone=None if self.backbone_ is None else self.backbone_.name,
             feature_names_in=getattr(self, "feature_names_in_", None),
         )
-        self.pareto_front_ = dataclasses.replace(
+        front = dataclasses.replace(
             front, members=tuple(members), gene_names=self.gene_names_,
             n_validation=self._n_val,
         )
+        self.pareto_front_ = front
         # best_index_ is computed from `selection` when read; selecting here
         # refuses, before fit returns, a selection this front cannot satisfy.
-        self.pareto_front_.select(self.selection)
+        front.select(self.selection)
+
+    # ---------------------------------------------------------------- refit
+    def _start_refit(self, X, y, w):
+        """``refit=True``: retrain ``baseline_`` and the members ``predict``
+        uses now on ``(X, y)``; the other members when first needed."""
+        front = self._stored_front()
+        job = DeferredRefit([*front.members, self.baseline_], X, y, self._config,
+                            sample_weight=w)
+        if self.ensemble is None:
+            used = [front.select(self.selection)]
+        else:
+            used = resolve_members(front, self.ensemble, "ensemble")
+        self.baseline_ = job.members([*used, len(front)])[-1]  # trained together
+        self._refit_job = job
+        if job.n_pending:
+            self.__dict__["pareto_front_"] = self._front_for(used)
+        else:
+            self._finish_refit()
+
+    def _stored_front(self):
+        """The front as stored: with ``refit=True``, members not retrained yet
+        still hold their search-trained heads (objectives and genomes are final)."""
+        try:
+            return self.__dict__["pareto_front_"]
+        except KeyError:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute 'pareto_front_'"
+            ) from None
+
+    def _front_for(self, indices):
+        """The stored front with the members at ``indices`` retrained."""
+        front = self._stored_front()
+        job = getattr(self, "_refit_job", None)
+        if job is None:
+            return front
+        members = list(front.members)
+        for i, member in zip(indices, job.members(indices)):
+            members[i] = member
+        return dataclasses.replace(front, members=tuple(members))
+
+    def _finish_refit(self):
+        """Retrain every member still pending (all together) and release
+        the training rows."""
+        job = getattr(self, "_refit_job", None)
+        if job is not None:
+            front = self._stored_front()
+            self.__dict__["pareto_front_"] = dataclasses.replace(
+                front, members=tuple(job.all_members()[:len(front)]))
+            self.__dict__.pop("_refit_job", None)
+
+    @property
+    def pareto_front_(self):
+        """The fitted :class:`ParetoFront`, every member retrained with ``refit=True``.
+
+        Reading it retrains the members not retrained yet (once, all
+        together): the front holds the same heads as if they had all been
+        retrained during :meth:`fit`.
+        """
+        self._finish_refit()
+        return self._stored_front()
+
+    @pareto_front_.setter
+    def pareto_front_(self, front):
+        self.__dict__["pareto_front_"] = front
+
+    def __getstate__(self):
+        # A pickle holds the retrained heads, never the training rows.
+        self._finish_refit()
+        return super().__getstate__()
 
     @property
     def best_index_(self):
         """Index of the front member chosen by the current ``selection``."""
-        check_is_fitted(self, "pareto_front_")
+        check_is_fitted(self)
         validate_parameter_constraints(
             {"selection": self._parameter_constraints["selection"]},
             {"selection": self.selection},
             caller_name=type(self).__name__,
         )
-        return self.pareto_front_.select(self.selection)
+        return self._stored_front().select(self.selection)
 
     # ----------------------------------------------------------------- predict
     def extract_features(self, X):
@@ -1052,7 +1135,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         )
         if self.ensemble is None:
             return None
-        check_members_spec(self.ensemble, self.pareto_front_.objective_names,
+        check_members_spec(self.ensemble, self._stored_front().objective_names,
                            name="ensemble")
         return self.ensemble, self.ensemble_voting
 
@@ -1091,7 +1174,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         index = self.best_index_  # a bad selection fails before the backbone runs
         Xv, _ = self._validate_input(X, reset=False)
         features = self._features(Xv)
-        return self.pareto_front_[index].predict_proba(features, self._device)
+        return self._front_for([index])[index].predict_proba(features, self._device)
 
     def predict(self, X):
         """Class labels of the selected member, or voted by the ensemble.
@@ -1172,9 +1255,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
         A bad member choice fails before the (costly) backbone pass.
         """
-        indices = resolve_members(self.pareto_front_, members, name)
+        indices = resolve_members(self._stored_front(), members, name)
         features = self.extract_features(X)
-        return member_logits(self.pareto_front_, indices, features, self._device)
+        return member_logits(self._front_for(indices), indices, features, self._device)
 
     def _ensemble_proba(self, X, members, name):
         logits = self._member_logits(X, members, name)
@@ -1279,9 +1362,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         check_ood_method(method, temperature, k)
-        indices = resolve_members(self.pareto_front_, members)
+        indices = resolve_members(self._stored_front(), members)
         features = self.extract_features(X)
-        return score_ood(self.pareto_front_, indices, features, method,
+        return score_ood(self._front_for(indices), indices, features, method,
                          reference=self._ood_reference, temperature=temperature, k=k,
                          device=self._device)
 
@@ -1347,8 +1430,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         index = check_member_index(
-            self.best_index_ if member is None else member, len(self.pareto_front_))
-        return export_member(self.pareto_front_[index].module(), self.backbone_,
+            self.best_index_ if member is None else member, len(self._stored_front()))
+        return export_member(self._front_for([index])[index].module(), self.backbone_,
                              head_only)
 
     def explain(self, X, member=None, n_top=10, background=None, max_samples=64,
@@ -1437,8 +1520,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         images_in = self.backbone_ is not None
         n_top, max_samples, want_pixels = check_explain_options(
             n_top, max_samples, method, pixel_method, pixels, images_in)
-        front = self.pareto_front_
-        label, indices = resolve_member(member, front, lambda: self.best_index_)
+        label, indices = resolve_member(member, self._stored_front(),
+                                        lambda: self.best_index_)
+        front = self._front_for(indices)
         Xv, _ = self._validate_input(X, reset=False)
         n = len(Xv)
         rows, seed = sample_rows(n, max_samples, random_state)
@@ -1534,6 +1618,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 "backbone=name (register it again before load), or keep the model "
                 "with torch.save(clf.export_model().state_dict(), path)."
             )
+        self._finish_refit()  # the file holds the retrained heads, not the rows
         params = self.get_params(deep=False)
         fitted = {k: v for k, v in vars(self).items() if k not in params}
         save_estimator(path, type(self).__name__, params, fitted)

@@ -113,7 +113,9 @@ fig.tight_layout()
 # ---------------------------
 # ``selection`` only decides which member predicts, so it may change after
 # ``fit``: ``best_index_`` is computed from the current ``selection`` each
-# time, and ``predict`` follows at once, without refitting.
+# time, and ``predict`` follows at once, without fitting again (a member
+# not used before is retrained on all the training rows the first time it
+# predicts, a single head: see ``refit``).
 print("n_trained_ before:", clf.n_trained_)
 clf.set_params(selection="tradeoff")
 i = clf.best_index_

@@ -163,6 +163,76 @@ def test_dense_baseline_objectives_are_its_validation_measurements(blobs, make_t
     assert dense.objectives["complexity"] == 1.0
 
 
+def _heads_trained_after_fit(monkeypatch):
+    """Count the genomes the engines train from now on."""
+    import evoprune_sklearn._engines._base as base
+
+    counted, real = [], base.train_heads
+
+    def counting(genomes, *args, **kwargs):
+        counted.append(len(genomes))
+        return real(genomes, *args, **kwargs)
+
+    monkeypatch.setattr(base, "train_heads", counting)
+    return counted
+
+
+def _weights(front):
+    return [[(w.numpy().copy(), b.numpy().copy()) for w, b in m.params] for m in front]
+
+
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_refit_retrains_members_when_first_used_with_the_weights_of_a_full_refit(
+        blobs, make_tiny, monkeypatch, hidden, tmp_path):
+    """fit retrains the baseline and the selected member; every other member
+    is retrained on first use, to the weights an eager refit gives."""
+    import pickle
+
+    X, y = blobs
+    params = dict(backbone=None, hidden_layer_sizes=hidden, solver="lbfgs",
+                  pop_size=8, n_evaluations=24)
+    eager = make_tiny(**params).fit(X, y)
+    reference = _weights(eager.pareto_front_)  # reading the front retrains them all
+    assert len(reference) > 2
+    lazy = make_tiny(**params).fit(X, y)
+    counted = _heads_trained_after_fit(monkeypatch)
+    np.testing.assert_array_equal(lazy.predict_proba(X), eager.predict_proba(X))
+    lazy.export_model(head_only=True)
+    assert counted == []  # fit retrained what predict uses
+    other = next(i for i in range(len(reference)) if i != lazy.best_index_)
+    lazy.ensemble_predict_proba(X, members=[other])
+    assert counted == [1]
+    front = lazy.pareto_front_
+    assert counted == [1, len(reference) - 2]  # the rest together, once
+    _ = lazy.pareto_front_, pickle.dumps(lazy)
+    assert counted == [1, len(reference) - 2]
+    _assert_same_weights(_weights(front), reference)
+    # a pickle or a saved file holds the retrained heads, not the training rows
+    fresh = make_tiny(**params).fit(X, y)
+    restored = pickle.loads(pickle.dumps(fresh))
+    assert "_refit_job" not in vars(restored) and "_refit_job" not in vars(fresh)
+    _assert_same_weights(_weights(restored.pareto_front_), reference)
+    fresh = make_tiny(**params).fit(X, y)
+    loaded = type(fresh).load(fresh.save(tmp_path / "model.safetensors"))
+    _assert_same_weights(_weights(loaded.pareto_front_), reference)
+
+
+def _assert_same_weights(fronts_a, fronts_b):
+    assert len(fronts_a) == len(fronts_b)
+    for a, b in zip(fronts_a, fronts_b):
+        for (w, c), (w1, c1) in zip(a, b, strict=True):
+            np.testing.assert_array_equal(w, w1)
+            np.testing.assert_array_equal(c, c1)
+
+
+def test_refit_retrains_the_ensemble_predict_uses_during_fit(blobs, make_tiny, monkeypatch):
+    X, y = blobs
+    clf = make_tiny(backbone=None, ensemble="front", pop_size=8, n_evaluations=24).fit(X, y)
+    counted = _heads_trained_after_fit(monkeypatch)
+    clf.predict(X)
+    assert counted == [] and "_refit_job" not in vars(clf)
+
+
 def test_validation_split_is_stratified_and_disjoint(blobs, make_tiny):
     X, y = blobs
     clf = make_tiny(backbone=None, validation_fraction=0.25).fit(X, y)

@@ -19,6 +19,7 @@ Importing this package registers the four engines.
 
 from . import _adam, _lbfgs, _skorch, _stacked_lbfgs  # noqa: F401  (registers them)
 from ._base import (
+    DeferredRefit,
     Engine,
     TrainedHeads,
     TrainingConfig,
@@ -32,7 +33,7 @@ from ._base import (
 from ._skorch import make_skorch_net, wrap_in_skorch
 
 __all__ = [
-    "Engine", "TrainedHeads", "TrainingConfig", "expand_parameters", "get_engine",
+    "DeferredRefit", "Engine", "TrainedHeads", "TrainingConfig", "expand_parameters", "get_engine",
     "make_skorch_net", "penalised_loss", "refit_members", "register_engine", "train_heads",
     "wrap_in_skorch",
 ]

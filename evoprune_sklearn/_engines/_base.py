@@ -17,6 +17,7 @@ kernel on one thread, and each engine spreads its work over threads in
 pieces of a shape fixed by the problem.
 """
 
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,6 +30,7 @@ from .._parallel import deterministic_arithmetic
 __all__ = [
     "Engine", "TrainingConfig", "TrainedHeads", "expand_parameters", "get_engine",
     "layer_flops", "normalised_weights", "penalised_loss", "refit_members",
+    "DeferredRefit",
     "register_engine", "train_heads",
 ]
 
@@ -320,3 +322,64 @@ def refit_members(members, X, y, config, sample_weight=None):
         replace(member, params=heads.head_parameters(i), train_loss=heads.train_loss[i])
         for i, member in enumerate(members)
     ]
+
+
+class DeferredRefit:
+    """Members retrained on the whole training data when first needed.
+
+    ``refit=True`` retrains every front member, but a fit's ``predict``
+    uses one of them (or its ensemble). This object keeps the training rows
+    and retrains a member the first time it is asked for it, once. A
+    genome's trained head is a pure function of the genome and the data
+    (see the module docstring), so a member retrained here alone, with
+    others, or all at once gets the weights, bit for bit, that
+    :func:`refit_members` gives it at fit time. The training rows are
+    released when the last member is retrained. Thread-safe.
+
+    Parameters
+    ----------
+    members : sequence of Member
+        The members to retrain (their search-trained ``params`` are replaced).
+    X : ndarray of shape (n_samples, n_features)
+        Backbone features of all the training rows.
+    y : ndarray of int, shape (n_samples,)
+        Encoded labels.
+    config : TrainingConfig
+    sample_weight : ndarray of shape (n_samples,), default=None
+    """
+
+    def __init__(self, members, X, y, config, sample_weight=None):
+        self._members = tuple(members)
+        self._data = (X, y, sample_weight)
+        self._config = config
+        self._done = {}
+        self._lock = threading.Lock()
+
+    @property
+    def n_pending(self):
+        """Members not retrained yet."""
+        return len(self._members) - len(self._done)
+
+    def members(self, indices):
+        """The retrained members at ``indices``, retraining those not done yet
+        (together, in one call of :func:`refit_members`).
+
+        Returns
+        -------
+        members : list of Member
+        """
+        indices = [int(i) for i in indices]
+        with self._lock:
+            todo = sorted(set(indices) - self._done.keys())
+            if todo:
+                X, y, w = self._data
+                new = refit_members([self._members[i] for i in todo], X, y, self._config,
+                                    sample_weight=w)
+                self._done.update(zip(todo, new))
+                if not self.n_pending:
+                    self._data = None  # nothing left to train: free the rows
+            return [self._done[i] for i in indices]
+
+    def all_members(self):
+        """Every member, retrained (see :meth:`members`)."""
+        return self.members(range(len(self._members)))

@@ -7,6 +7,7 @@ import torch
 
 from evoprune_sklearn import EvoPruneClassifier, Member
 from evoprune_sklearn._engines import (
+    DeferredRefit,
     Engine,
     TrainingConfig,
     get_engine,
@@ -85,6 +86,36 @@ def test_refit_members_retrains_each_genome_on_the_data(split):
         for (w, b), (w1, b1) in zip(new.params, direct.head_parameters(i)):
             assert torch.equal(w, w1) and torch.equal(b, b1)
     assert refit_members([], X, y, config) == []
+
+
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_deferred_refit_retrains_each_member_once_and_as_refit_members_does(
+        split, hidden, monkeypatch):
+    X, y, _, _ = split
+    config = make_config(solver="lbfgs", hidden_layer_sizes=hidden, max_iter=20)
+    genomes = make_genomes(4, N_FEATURES, seed=6)
+    members = [Member(g, {"accuracy": i / 10}) for i, g in enumerate(genomes)]
+    eager = refit_members(members, X, y, config)
+    calls = []
+    real = refit_members
+
+    def counting(chosen, *args, **kwargs):
+        calls.append(len(chosen))
+        return real(chosen, *args, **kwargs)
+
+    monkeypatch.setattr("evoprune_sklearn._engines._base.refit_members", counting)
+    job = DeferredRefit(members, X, y, config)
+    assert job.n_pending == 4 and calls == []
+    first = job.members([2, 0])  # alone, in another order, then the rest together
+    again = job.members([0])
+    rest = job.all_members()
+    assert calls == [2, 2] and job.n_pending == 0
+    assert again[0] is first[1] and rest[2] is first[0]
+    for new, old in zip(rest, eager):
+        assert new.objectives == old.objectives and new.train_loss == old.train_loss
+        for (w, b), (w1, b1) in zip(new.params, old.params):
+            assert torch.equal(w, w1) and torch.equal(b, b1)  # bit for bit
+    assert job._data is None  # the training rows are released
 
 
 def test_estimator_config_carries_the_engine_option(blobs_small):
