@@ -31,7 +31,8 @@ Rows:
   ``alpha=1``, ``max_iter=50``; not the papers' Adam, which
   ``solver="adam"`` gives): the fit's seconds, then the seconds of reading
   ``pareto_front_`` (the refit of the members the fit left for their first
-  use), and the front's hypervolume;
+  use), and the front's hypervolume; again with ``head_precision="bf16"``
+  where bfloat16 is native;
 - backbone forward passes per fit, counted by ``Backbone.n_images_forwarded``
   on a small image fit (a randomly initialised resnet18, 32 px: weights do
   not change the count), against one per training image plus, for ODIN,
@@ -203,10 +204,11 @@ def run_default(device, engine="batched"):
             "n_evaluations": clf.n_evaluations_, "front_size": len(front)}
 
 
-def _search_in_subprocess(args, pop, n_evaluations, max_iter, objectives):
+def _search_in_subprocess(args, pop, n_evaluations, max_iter, objectives,
+                          head_precision="fp32"):
     """Run one search in a fresh process; return its wall time and peak RSS."""
     call = (f"run_protocol({args.device!r}, {int(pop)}, {int(n_evaluations)}, "
-            f"{int(max_iter)}, {tuple(objectives)!r})")
+            f"{int(max_iter)}, {tuple(objectives)!r}, {head_precision!r})")
     code = (
         "import json, resource, sys, time\n"
         f"sys.path.insert(0, {os.getcwd()!r})\n"
@@ -226,7 +228,7 @@ def _search_in_subprocess(args, pop, n_evaluations, max_iter, objectives):
     raise RuntimeError(proc.stderr[-3000:])
 
 
-def run_protocol(device, pop, n_evaluations, max_iter, objectives):
+def run_protocol(device, pop, n_evaluations, max_iter, objectives, head_precision="fp32"):
     """The paper protocol on cached features, L-BFGS heads (called in a subprocess)."""
     from evoprune_sklearn import EvoPruneClassifier
 
@@ -234,6 +236,7 @@ def run_protocol(device, pop, n_evaluations, max_iter, objectives):
     clf = EvoPruneClassifier(
         backbone=None, encoding="features", hidden_layer_sizes=(HIDDEN,),
         objectives=objectives, solver="lbfgs", alpha=1.0, max_iter=max_iter,
+        head_precision=head_precision,
         pop_size=pop, n_evaluations=n_evaluations,
         device=device, random_state=0,
     )
@@ -249,6 +252,24 @@ def run_protocol(device, pop, n_evaluations, max_iter, objectives):
         "front_size": len(front),
         "hypervolume": clf.history_[-1]["hypervolume"],
     }
+
+
+def _protocol_row(args, pop, n_eval, objectives, precision, row):
+    """The paper protocol's row (a fit in a fresh process) at one head_precision."""
+    try:
+        proto = _search_in_subprocess(args, pop, n_eval, 50, objectives, precision)
+    except Exception as exc:  # report the failure in the table, go on
+        row(f"paper protocol ({precision})", f"failed: {str(exc).strip().splitlines()[-1]}")
+        return None
+    row(f"paper protocol from cached features: pop {pop}, {proto['n_evaluations']} "
+        "evaluations, hidden 512, L-BFGS (max_iter=50), accuracy + complexity + "
+        f"ODIN (eps=0), head_precision={precision!r}",
+        f"{proto['seconds']:.0f} s ({proto['n_trained']} heads trained, front "
+        f"{proto['front_size']}, hypervolume {proto['hypervolume']:.4f}, peak RSS "
+        f"{proto['peak_rss_mb']:.0f} MB); then every front member retrained: "
+        f"+{proto['front_seconds']:.0f} s",
+        "<= 300 s")
+    return proto
 
 
 def backbone_passes(device, objectives):
@@ -358,21 +379,11 @@ def main(argv=None):
             f"{ref['train_gflops']:.0f}",
             ">= 50% of peak")
         figures[f"batch{bs}"] = tp
-    try:
-        proto = _search_in_subprocess(args, pop, n_eval, 50, objectives)
-    except Exception as exc:  # report the failure in the table, go on
-        row("paper protocol", f"failed: {str(exc).strip().splitlines()[-1]}")
-        proto = None
-    if proto is not None:
-        row(f"paper protocol from cached features: pop {pop}, {proto['n_evaluations']} "
-            "evaluations, hidden 512, L-BFGS (max_iter=50), accuracy + complexity + "
-            "ODIN (eps=0)",
-            f"{proto['seconds']:.0f} s ({proto['n_trained']} heads trained, front "
-            f"{proto['front_size']}, hypervolume {proto['hypervolume']:.4f}, peak RSS "
-            f"{proto['peak_rss_mb']:.0f} MB); then every front member retrained: "
-            f"+{proto['front_seconds']:.0f} s",
-            "<= 300 s")
-    figures["protocol"] = proto
+    from evoprune_sklearn._backbones._extractor import native_bf16
+
+    for precision in ("fp32", "bf16") if native_bf16(device) else ("fp32",):
+        proto = _protocol_row(args, pop, n_eval, objectives, precision, row)
+        figures["protocol" if precision == "fp32" else "protocol_bf16"] = proto
     for objs in (("accuracy", "complexity"), objectives):
         try:
             counted, expected = backbone_passes(args.device, objs)

@@ -119,8 +119,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         computes in bfloat16 natively (CPUs with AVX512-BF16 or AMX, CUDA
         GPUs), and is refused elsewhere; the features differ from float32
         ones by a few percent (the image folders guide gives the accuracy
-        measured). The head is always trained in float32. Ignored when
-        ``backbone=None``.
+        measured). Heads are trained in float32 (see ``head_precision``).
+        Ignored when ``backbone=None``.
     memory : None, str, path-like or joblib.Memory, default=None
         Where to keep backbone features across fits, as scikit-learn's
         ``Pipeline(memory=...)``: a directory path or a
@@ -304,6 +304,20 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         0 disables it.
     max_iter : int, default=50
         Maximum L-BFGS iterations of each head (``solver="lbfgs"``).
+    head_precision : {"fp32", "bf16"}, default="fp32"
+        Arithmetic of the matrix products when L-BFGS trains heads with
+        hidden layers (``solver="lbfgs"``, ``hidden_layer_sizes`` not
+        empty, ``engine="batched"``), in the search and the refit.
+        ``"bf16"`` runs each head's layers under bfloat16 autocast (the
+        loss, the gradients' sums and L-BFGS stay float32): about twice as
+        fast for ``hidden_layer_sizes=(512,)``, at training losses within a
+        few percent and validation accuracies within a tenth of a point of
+        float32 (:doc:`/performance`). Refused where the hardware computes
+        in bfloat16 only by emulation, as ``precision`` is; it warns where it
+        has no effect (a linear head, ``solver="adam"``,
+        ``engine="skorch"``). Predictions and objective values are computed
+        in float32 either way. Fronts are reproducible on one machine, but
+        differ from float32 ones.
     lr : float, default=1e-3
         Adam learning rate of each head (``solver="adam"``).
     max_epochs : int, default=200
@@ -501,6 +515,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         "weights": [str, os.PathLike, None],
         "image_size": [Interval(numbers.Integral, 8, None, closed="left"), None],
         "precision": [StrOptions({"fp32", "bf16"})],
+        "head_precision": [StrOptions({"fp32", "bf16"})],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "encoding": [StrOptions({"features", "neurons"})],
         "hidden_layer_sizes": [tuple, list],
@@ -555,10 +570,10 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         n_evaluations=200, crossover_rate=1.0, mutation_rate=None, init="informed",
         mutation="informed", validation_fraction=0.2, n_folds=None, selection="knee",
         ensemble=None, ensemble_voting="soft", solver="lbfgs", alpha=1.0, max_iter=50,
-        lr=1e-3, max_epochs=200, batch_size=128, patience=10, refit=True,
-        class_weight=None, engine="batched", n_jobs=None, device="cpu", random_state=None,
-        verbose=0, checkpoint=None, warm_start=False, max_time=None, n_iter_no_change=None,
-        hypervolume_tol=1e-4, callbacks=None,
+        head_precision="fp32", lr=1e-3, max_epochs=200, batch_size=128, patience=10,
+        refit=True, class_weight=None, engine="batched", n_jobs=None, device="cpu",
+        random_state=None, verbose=0, checkpoint=None, warm_start=False, max_time=None,
+        n_iter_no_change=None, hypervolume_tol=1e-4, callbacks=None,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -583,6 +598,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.max_iter = max_iter
+        self.head_precision = head_precision
         self.refit = refit
         self.class_weight = class_weight
         self.max_epochs = max_epochs
@@ -667,11 +683,28 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         check_memory_param(self.memory)
         if self.backbone is not None:
             check_precision(self.precision, _resolve_device(self.device))
+        self._check_head_precision()
         check_checkpoint_path(self.checkpoint)
         check_callbacks(self.callbacks)
         if self.ensemble is not None:
             check_members_spec(self.ensemble, objectives, name="ensemble")
         return resolved
+
+    def _check_head_precision(self):
+        """Refuse ``head_precision="bf16"`` where bfloat16 is emulated; warn
+        where no engine of this fit reads it."""
+        if self.head_precision != "bf16":
+            return
+        check_precision("bf16", _resolve_device(self.device), name="head_precision")
+        unused = ("a linear head trains in float32" if not self.hidden_layer_sizes
+                  else "solver='adam' trains in float32" if self.solver != "lbfgs"
+                  else "engine='skorch' trains in float32" if self.engine != "batched"
+                  else None)
+        if unused:
+            warnings.warn(
+                f"head_precision='bf16' has no effect here: {unused} (it applies "
+                "to heads with hidden layers trained by solver='lbfgs', "
+                "engine='batched').", UserWarning, stacklevel=4)
 
     def _validate_input(self, X, y=None, *, reset):
         """Validate X and y; return (X, y), X as features or :class:`Images`."""
@@ -899,6 +932,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             shuffle_seed=int(seeds["shuffle"]),
             device=device,
             engine=self.engine,
+            precision=self.head_precision,
         )
 
     def _search_data(self, objectives, features, y_enc, w, folds, Xv, ood, seed):
@@ -1012,10 +1046,13 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         front = self._stored_front()
         job = DeferredRefit([*front.members, self.baseline_], X, y, self._config,
                             sample_weight=w)
-        if self.ensemble is None:
-            used = [front.select(self.selection)]
-        else:
-            used = resolve_members(front, self.ensemble, "ensemble")
+        used = [front.select(self.selection)]
+        if self.ensemble is not None:
+            try:
+                used = resolve_members(front, self.ensemble, "ensemble")
+            except ValueError:  # predict names the problem, fit keeps its front
+                pass
+        used = [range(len(front))[i] for i in used]
         self.baseline_ = job.members([*used, len(front)])[-1]  # trained together
         self._refit_job = job
         if job.n_pending:
@@ -1039,6 +1076,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         job = getattr(self, "_refit_job", None)
         if job is None:
             return front
+        indices = [range(len(front))[i] for i in indices]  # the baseline is not one
         members = list(front.members)
         for i, member in zip(indices, job.members(indices)):
             members[i] = member
@@ -1671,6 +1709,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         # Also how load() (safetensors) puts the fitted attributes back.
         state = dict(state)
         state.pop("_device", None)  # stored by versions before 0.3: _config has it
+        if "head_precision" not in vars(self):  # unpickling a model older than 0.3
+            state.setdefault("head_precision", "fp32")
         self.__dict__.update(state)
         device = getattr(state.get("_config"), "device", "cpu")
         available = device == "cpu" or not isinstance(device, str) or (

@@ -233,6 +233,15 @@ def test_refit_retrains_the_ensemble_predict_uses_during_fit(blobs, make_tiny, m
     assert counted == [] and "_refit_job" not in vars(clf)
 
 
+def test_an_ensemble_the_front_cannot_give_fails_at_predict_not_fit(blobs, make_tiny):
+    X, y = blobs
+    clf = make_tiny(backbone=None, ensemble=[0, 500]).fit(X, y)
+    with pytest.raises(ValueError, match="ensemble holds index 500"):
+        clf.predict(X)
+    assert np.array_equal(clf.set_params(ensemble=None).predict(X),
+                          make_tiny(backbone=None).fit(X, y).predict(X))
+
+
 def test_validation_split_is_stratified_and_disjoint(blobs, make_tiny):
     X, y = blobs
     clf = make_tiny(backbone=None, validation_fraction=0.25).fit(X, y)

@@ -1,6 +1,8 @@
 """What every value of every enumerated option changes, through the public
 estimator, and the training recipe (refit, weights, solvers) users rely on."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,12 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from evoprune_sklearn import EvoPruneClassifier
+from evoprune_sklearn._backbones._extractor import native_bf16
 from evoprune_sklearn.objectives import ODIN
+
+
+def _native_bf16():
+    return native_bf16("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +254,57 @@ def test_duplicates_are_never_split_across_folds(data, feature_params):
     train = {X_row.tobytes() for X_row in Xd[clf._train_index]}
     val = {X_row.tobytes() for X_row in Xd[clf._val_index]}
     assert not train & val
+
+
+# ------------------------------------------------------------ head_precision
+def test_head_precision_fp32_is_the_default_and_bf16_is_refused_where_emulated(
+        data, feature_params, monkeypatch):
+    from evoprune_sklearn._backbones import _extractor
+
+    X, y = data
+    clf = EvoPruneClassifier(**feature_params)
+    assert clf.head_precision == "fp32"
+    with pytest.raises(ValueError, match="head_precision"):
+        EvoPruneClassifier(**feature_params, head_precision="fp16").fit(X, y)
+    monkeypatch.setattr(_extractor, "_cpu_bf16_flags", lambda: False)
+    with pytest.raises(ValueError, match="head_precision='bf16' needs native bfloat16"):
+        EvoPruneClassifier(**feature_params, hidden_layer_sizes=(8,),
+                           head_precision="bf16").fit(X, y)
+
+
+@pytest.mark.skipif(not _native_bf16(), reason="this CPU has no native bfloat16")
+def test_head_precision_bf16_trains_hidden_heads_in_bfloat16_reproducibly(
+        data, feature_params, tmp_path):
+    X, y = data
+    params = dict(feature_params, hidden_layer_sizes=(16,))
+    fp32 = _fit(data, params)
+    bf16 = _fit(data, params, head_precision="bf16")
+    again = _fit(data, params, head_precision="bf16")
+    assert bf16._config.precision == "bf16" and fp32._config.precision == "fp32"
+    # another arithmetic: other weights, close losses, the same quality
+    assert not _params_equal(fp32.baseline_, bf16.baseline_)
+    loss32, loss16 = fp32.baseline_.train_loss[-1], bf16.baseline_.train_loss[-1]
+    assert abs(loss16 - loss32) <= 0.1 * loss32
+    assert abs(bf16.score(X, y) - fp32.score(X, y)) <= 0.1
+    # reproducible: the same seed, the same front and predictions
+    np.testing.assert_array_equal(bf16.pareto_front_.F, again.pareto_front_.F)
+    np.testing.assert_array_equal(bf16.predict_proba(X), again.predict_proba(X))
+    # saved and pickled models keep the parameter
+    loaded = EvoPruneClassifier.load(bf16.save(tmp_path / "bf16.safetensors"))
+    assert loaded.head_precision == "bf16"
+    assert pickle.loads(pickle.dumps(bf16)).head_precision == "bf16"
+    np.testing.assert_array_equal(loaded.predict_proba(X), bf16.predict_proba(X))
+
+
+@pytest.mark.skipif(not _native_bf16(), reason="this CPU has no native bfloat16")
+@pytest.mark.parametrize("params, reason", [
+    (dict(), "a linear head"),
+    (dict(hidden_layer_sizes=(8,), solver="adam", max_epochs=2), "solver='adam'"),
+    (dict(hidden_layer_sizes=(8,), engine="skorch"), "engine='skorch'"),
+])
+def test_head_precision_bf16_warns_where_nothing_reads_it(data, feature_params, params,
+                                                          reason):
+    with pytest.warns(UserWarning, match=f"head_precision='bf16' has no effect here: {reason}"):
+        fit = _fit(data, dict(feature_params, **params), head_precision="bf16")
+    assert np.array_equal(fit.pareto_front_.F,
+                          _fit(data, dict(feature_params, **params)).pareto_front_.F)

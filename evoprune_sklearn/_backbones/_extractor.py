@@ -129,26 +129,28 @@ def inference_module(module):
     return cached[1]
 
 
-def check_precision(precision, device="cpu"):
+def check_precision(precision, device="cpu", name="precision"):
     """Refuse ``precision="bf16"`` where ``device`` would only emulate it.
 
     Parameters
     ----------
     precision : {"fp32", "bf16"}
     device : str or torch.device, default="cpu"
+    name : str, default="precision"
+        The parameter's name in messages.
 
     Raises
     ------
     ValueError
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+        raise ValueError(f"{name} must be one of {PRECISIONS}, got {precision!r}.")
     if precision == "bf16" and not native_bf16(device):
         raise ValueError(
-            f"precision='bf16' needs native bfloat16 arithmetic (a CPU with "
+            f"{name}='bf16' needs native bfloat16 arithmetic (a CPU with "
             f"AVX512-BF16 or AMX, or a CUDA GPU with bfloat16); device "
             f"{str(device)!r} has none, where bfloat16 would be slower than "
-            "float32. Use precision='fp32'."
+            f"float32. Use {name}='fp32'."
         )
 
 

@@ -84,7 +84,8 @@ class TrainingConfig:
     The first four fields are the head's architecture (:attr:`head`), the
     others the training recipe; ``engine`` is the estimator's option of
     that name (:func:`train_heads` picks the engine module from it and
-    ``solver``).
+    ``solver``), ``precision`` its ``head_precision`` (the per-head L-BFGS
+    engine's matrix products).
     """
 
     encoding: str
@@ -103,6 +104,7 @@ class TrainingConfig:
     shuffle_seed: int = 0
     device: str = "cpu"
     engine: str = "batched"
+    precision: str = "fp32"
 
     @property
     def head(self):

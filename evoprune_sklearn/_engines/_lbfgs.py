@@ -8,6 +8,8 @@ neurons) only: its cost falls with its density and its result depends on
 its genome alone. Candidates are trained on threads of their own.
 """
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -58,11 +60,17 @@ def _lbfgs_fit(params, X, y, w, n_weighted, config, mean, scale):
     flat = [v0, c0] + [p for pair in rest for p in pair]
     opt = _lbfgs(flat, config)
     curve = []
+    # head_precision="bf16": the layers' products in bfloat16 (autocast),
+    # the loss, the gradients' accumulation and L-BFGS in float32
+    autocast = (torch.autocast(X.device.type, dtype=torch.bfloat16)
+                if config.precision == "bf16" else contextlib.nullcontext())
 
     def closure():
         opt.zero_grad(set_to_none=True)
+        with autocast:
+            logits = head_forward(Xs, [(v0, c0), *rest])
         loss = penalised_loss(
-            head_forward(Xs, [(v0, c0), *rest]), y,
+            logits.float(), y,
             [v0 / scale[:, None]] + [w for w, _ in rest],
             sample_weight=w, alpha=config.alpha, n_samples=n_weighted,
         )
