@@ -5,7 +5,8 @@ to :mod:`~evoprune_sklearn._engines._stacked_lbfgs`, which shares this
 module's objective, preconditioning and stopping rules). The whole training
 fold is one batch, so each head is trained on its kept features (or
 neurons) only: its cost falls with its density and its result depends on
-its genome alone. Candidates are trained on threads of their own.
+its genome alone. Candidates are trained on threads of their own, the
+largest first, so that a generation's threads finish together.
 """
 
 import contextlib
@@ -145,19 +146,27 @@ def _train_lbfgs(genomes, X, y, config, sample_weight=None):
     head = config.head
     init = config.initial_parameters()
 
-    def train_one(genome):
+    all_sets = [head.unit_sets(genome) for genome in genomes]
+    units = [[len(u) for u in sets] + [config.n_classes] for sets in all_sets]
+
+    def train_one(i):
         # Candidates share nothing but read-only inputs: each on its own thread.
-        sets = head.unit_sets(genome)
+        sets = all_sets[i]
         params = [(W.to(device), b.to(device)) for W, b in head.compact(sets, init)]
         kept = torch.as_tensor(sets[0], device=device)
         curve, n_iter = _lbfgs_fit(params, X[:, kept], y, w, n_weighted, config,
                                    mean[kept], scale[kept])
-        return sets, [(W.detach(), b.detach()) for W, b in params], curve, n_iter
+        return [(W.detach(), b.detach()) for W, b in params], curve, n_iter
 
+    # Largest heads first: the threads then finish a generation together
+    # instead of one waiting for a large head started last. Each head's
+    # result is the same whichever thread trains it, and when.
+    order = np.argsort([-layer_flops(u) for u in units], kind="stable")
+    trained = dict(zip(order.tolist(), parallel_map(train_one, order.tolist())))
     heads, curves, epochs, flops = [], [], [], 0.0
-    for sets, params, curve, n_iter in parallel_map(train_one, genomes):
-        units = [len(u) for u in sets] + [config.n_classes]
-        flops += layer_flops(units) * X.shape[0] * len(curve)
+    for i, sets in enumerate(all_sets):
+        params, curve, n_iter = trained[i]
+        flops += layer_flops(units[i]) * X.shape[0] * len(curve)
         heads.append((sets, params))
         curves.append(curve)
         epochs.append(n_iter)

@@ -42,6 +42,32 @@ def test_a_head_does_not_depend_on_the_generation(split):
     assert np.array_equal(sets[0], np.flatnonzero(genomes[3]))
 
 
+def test_largest_heads_train_first_and_results_keep_the_genomes_order(split, monkeypatch):
+    import evoprune_sklearn._engines._lbfgs as lbfgs
+    from evoprune_sklearn._parallel import deterministic_arithmetic
+
+    X, y, X_val, _ = split
+    config = _config(hidden_layer_sizes=(16,), max_iter=10)
+    genomes = make_genomes(4, N_FEATURES, seed=3)
+    genomes[1] = True  # the largest head, given second
+    seen = []
+    real = lbfgs._lbfgs_fit
+
+    def recording(params, Xk, *args):
+        seen.append(Xk.shape[1])
+        return real(params, Xk, *args)
+
+    monkeypatch.setattr(lbfgs, "_lbfgs_fit", recording)
+    with deterministic_arithmetic(1):  # one thread: the training order is seen
+        heads = train_heads(genomes, X, y, config)
+    assert seen == sorted(seen, reverse=True) and seen[0] == N_FEATURES
+    for i, genome in enumerate(genomes):
+        sets, _ = heads.compact_parameters(i)
+        np.testing.assert_array_equal(sets[0], np.flatnonzero(genome))
+        alone = train_heads(genomes[[i]], X, y, config)
+        assert torch.equal(alone.logits(X_val)[0], heads.logits(X_val)[i])
+
+
 def test_max_iter_caps_the_iterations(split):
     X, y, _, _ = split
     genomes = make_genomes(3, N_FEATURES, seed=10)
