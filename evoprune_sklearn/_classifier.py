@@ -1052,13 +1052,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                 used = resolve_members(front, self.ensemble, "ensemble")
             except ValueError:  # predict names the problem, fit keeps its front
                 pass
-        used = [range(len(front))[i] for i in used]
         self.baseline_ = job.members([*used, len(front)])[-1]  # trained together
         self._refit_job = job
-        if job.n_pending:
-            self.__dict__["pareto_front_"] = self._front_for(used)
-        else:
-            self._finish_refit()
+        self.__dict__["pareto_front_"] = self._front_for(used)
+        if not job.n_pending:
+            del self._refit_job
 
     def _stored_front(self):
         """The front as stored: with ``refit=True``, members not retrained yet
@@ -1076,7 +1074,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         job = getattr(self, "_refit_job", None)
         if job is None:
             return front
-        indices = [range(len(front))[i] for i in indices]  # the baseline is not one
+        # a valid front position (the job's last member is the baseline)
+        indices = [range(len(front))[i] for i in indices]
         members = list(front.members)
         for i, member in zip(indices, job.members(indices)):
             members[i] = member

@@ -88,13 +88,21 @@ def test_refit_members_retrains_each_genome_on_the_data(split):
     assert refit_members([], X, y, config) == []
 
 
-@pytest.mark.parametrize("hidden", [(), (8,)])
+@pytest.mark.parametrize("hidden, n_members, max_iter", [((), 40, 50), ((64,), 6, 10)])
 def test_deferred_refit_retrains_each_member_once_and_as_refit_members_does(
-        split, hidden, monkeypatch):
-    X, y, _, _ = split
-    config = make_config(solver="lbfgs", hidden_layer_sizes=hidden, max_iter=20)
-    genomes = make_genomes(4, N_FEATURES, seed=6)
-    members = [Member(g, {"accuracy": i / 10}) for i, g in enumerate(genomes)]
+        hidden, n_members, max_iter, monkeypatch):
+    # A front's size and features: 1,500 rows of 1,280 features; 40 linear
+    # heads are more than the stacked engine's slots, so the eager refit
+    # reuses slots and the deferred one trains members in other slots.
+    rng = np.random.default_rng(0)
+    y = rng.integers(10, size=1500)
+    X = np.maximum(rng.normal(size=(1500, 1280)) + 0.15 * rng.normal(size=(10, 1280))[y],
+                   0.0).astype(np.float32)
+    config = TrainingConfig(encoding="features", n_features=1280, hidden_layer_sizes=hidden,
+                            n_classes=10, solver="lbfgs", alpha=1.0, max_iter=max_iter,
+                            init_seed=7)
+    genomes = make_genomes(n_members, 1280, seed=6)
+    members = [Member(g, {"accuracy": i / 100}) for i, g in enumerate(genomes)]
     eager = refit_members(members, X, y, config)
     calls = []
     real = refit_members
@@ -105,12 +113,13 @@ def test_deferred_refit_retrains_each_member_once_and_as_refit_members_does(
 
     monkeypatch.setattr("evoprune_sklearn._engines._base.refit_members", counting)
     job = DeferredRefit(members, X, y, config)
-    assert job.n_pending == 4 and calls == []
-    first = job.members([2, 0])  # alone, in another order, then the rest together
+    assert job.n_pending == n_members and calls == []
+    first = job.members([2, 0])  # two, in another order; one alone; the rest together
+    alone = job.members([5])
     again = job.members([0])
     rest = job.all_members()
-    assert calls == [2, 2] and job.n_pending == 0
-    assert again[0] is first[1] and rest[2] is first[0]
+    assert calls == [2, 1, n_members - 3] and job.n_pending == 0
+    assert again[0] is first[1] and rest[2] is first[0] and rest[5] is alone[0]
     for new, old in zip(rest, eager):
         assert new.objectives == old.objectives and new.train_loss == old.train_loss
         for (w, b), (w1, b1) in zip(new.params, old.params):
