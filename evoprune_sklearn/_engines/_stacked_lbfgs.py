@@ -19,15 +19,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._parallel import parallel_map
+from .._parallel import deterministic_arithmetic, parallel_map
 from ._base import Engine, layer_flops, register_engine
 from ._lbfgs import LBFGS_TOL_GRAD, CompactHeads, full_batch
 
 __all__ = ["StackedLBFGSEngine"]
 
-# Slots of the stacked pool, at most. The pool always has exactly this many
-# (empty slots compute and are ignored), so every product has the same
-# shape whoever shares it.
+# Slots of the stacked pool, at most. The pool always has this many; the
+# products with the feature matrix take the slots that hold a candidate
+# (see _StackedProblem.evaluate).
 _STACK = 16
 # Bytes the pool may hold (parameters, gradients, history, logits).
 _STACK_BYTES = 256 * 2**20
@@ -61,15 +61,23 @@ def _round_up(k, to):
     return int(math.ceil(k / to)) * to
 
 
-def _stack_size(n_pad, d_pad, n_classes):
-    """Slots of the pool: a function of the problem's shape only.
+def _slot_bytes(n_pad, d_pad, n_classes, kept_pairs=False):
+    """Bytes one slot of the pool holds at most.
 
-    ``per_candidate`` bounds the bytes one slot holds: parameters,
-    direction, gradient and their trial copies (about ten ``(C, D)``
-    tensors), the ``2 * _HISTORY`` history pairs, and about six ``(C, n)``
-    logit-sized temporaries of an evaluation.
+    Parameters, direction, gradient and their trial copies (about ten
+    ``(C, D)`` tensors), the ``2 * _HISTORY`` history pairs, and about six
+    ``(C, n)`` logit-sized temporaries of an evaluation; with
+    ``kept_pairs``, also the copy of the history the two-loop recursion
+    keeps for its second loop.
     """
-    per_candidate = 4 * n_classes * (d_pad * (2 * _HISTORY + 10) + 6 * n_pad)
+    vectors = 2 * _HISTORY + 10 + (2 * _HISTORY if kept_pairs else 0)
+    return 4 * n_classes * (d_pad * vectors + 6 * n_pad)
+
+
+def _stack_size(n_pad, d_pad, n_classes):
+    """Slots of the pool: a function of the problem's shape only (see
+    :func:`_slot_bytes`)."""
+    per_candidate = _slot_bytes(n_pad, d_pad, n_classes)
     size = _STACK
     while size > 1 and size * per_candidate > _STACK_BYTES:
         size //= 2
@@ -111,6 +119,10 @@ class _StackedProblem:
         self.alpha = config.alpha
         self.mean, self.scale = mean, scale
         self.S = _stack_size(n_pad, self.D, self.C)
+        # The two-loop recursion keeps the history pairs it gathers (rather
+        # than gathering them twice) where the budget has room: same values.
+        self.keep_pairs = (self.S * _slot_bytes(n_pad, self.D, self.C, kept_pairs=True)
+                           <= _STACK_BYTES)
         # Blocks of samples for evaluate: sizes fixed by n alone. On a GPU
         # one block (one kernel each, no host threads).
         rows = n_pad if device.type != "cpu" else _block_rows(n_pad)
@@ -119,14 +131,46 @@ class _StackedProblem:
             for a in range(0, n_pad, rows)
         ]
 
-    def evaluate(self, x, mask):
+    def evaluate(self, x, mask, active=None):
         """Loss ``(S,)`` and gradient ``(S, C, D)`` of every candidate.
 
         Computed per block of samples (:attr:`blocks`), the blocks in
         parallel (:func:`~evoprune_sklearn._parallel.parallel_map`), their
         sums added in block order: the same arithmetic for any number of
         threads.
+
+        With ``active`` (a boolean mask of slots), only those slots are
+        computed, their rows gathered into smaller products (the others get
+        zeros), where :meth:`rows_independent`: a slot's values are then the
+        same bit for bit as in the full products.
         """
+        if active is None or bool(active.all()) or not self.rows_independent():
+            return self._evaluate_rows(x, mask)
+        idx = torch.nonzero(active).flatten()
+        part_loss, part_grad = self._evaluate_rows(x[idx], mask[idx])
+        loss, grad = x.new_zeros(x.shape[0]), torch.zeros_like(x)
+        loss[idx], grad[idx] = part_loss, part_grad
+        return loss, grad
+
+    def rows_independent(self):
+        """Whether this BLAS computes every row of the pool's two products
+        the same, bit for bit, whatever rows are computed with it.
+
+        Checked once per process and shape, single-threaded as the pool's
+        products run: every number of slots ``k < S``, on the first ``k``
+        slots and on a random ``k`` of them, for each block size. Large
+        products pass (the kernels split only the shared dimension); small
+        ones can take another kernel by size, and then the pool computes
+        every slot, as if all were training.
+        """
+        key = (self.Xa.device.type, self.Xa.dtype, self.S, self.C, self.D,
+               tuple(sorted({len(b[0]) for b in self.blocks})))
+        if key not in _ROWS_INDEPENDENT:
+            _ROWS_INDEPENDENT[key] = _probe_rows(self)
+        return _ROWS_INDEPENDENT[key]
+
+    def _evaluate_rows(self, x, mask):
+        """:meth:`evaluate` of the slots in ``x``."""
         parts = parallel_map(lambda block: self._evaluate_block(x, block), self.blocks)
         loss, grad = parts[0]
         for block_loss, block_grad in parts[1:]:
@@ -135,7 +179,7 @@ class _StackedProblem:
         grad = grad * mask
         if self.alpha:
             pen = x * self.pen
-            loss = loss + 0.5 * (x * pen).view(x.shape[0], -1).sum(-1)
+            loss = loss + 0.5 * _rowdot(x, pen)
             grad = grad + pen
         return loss, grad
 
@@ -181,6 +225,31 @@ class _StackedProblem:
         return [(w[kept].clone(), b)]
 
 
+# rows_independent's answers: (device type, dtype, S, C, D, block sizes) -> bool.
+_ROWS_INDEPENDENT = {}
+
+
+def _probe_rows(problem):
+    """:meth:`_StackedProblem.rows_independent`, computed."""
+    S, C, D = problem.S, problem.C, problem.D
+    gen = torch.Generator().manual_seed(0)
+    device, dtype = problem.Xa.device, problem.Xa.dtype
+    with deterministic_arithmetic(n_threads=1):
+        for Xb in {len(b[0]): b[0] for b in problem.blocks}.values():
+            x = torch.randn(S * C, D, generator=gen).to(device, dtype)
+            dz = torch.randn(S * C, len(Xb), generator=gen).to(device, dtype)
+            full = ((x @ Xb.T).view(S, C, -1), (dz @ Xb).view(S, C, D))
+            for k in range(1, S):
+                for idx in (torch.arange(k), torch.randperm(S, generator=gen)[:k]):
+                    idx = idx.to(device)
+                    xk = x.view(S, C, D)[idx].view(k * C, D)
+                    dzk = dz.view(S, C, -1)[idx].view(k * C, -1)
+                    if not (torch.equal((xk @ Xb.T).view(k, C, -1), full[0][idx])
+                            and torch.equal((dzk @ Xb).view(k, C, D), full[1][idx])):
+                        return False
+    return True
+
+
 def _rowdot(a, b):
     return (a * b).view(a.shape[0], -1).sum(-1)
 
@@ -191,7 +260,8 @@ class _Pool:
     ``problem.S`` slots train one candidate each; a slot whose candidate
     has converged takes the next one waiting, so every function evaluation
     (two products with the feature matrix, see :meth:`_StackedProblem.evaluate`)
-    serves ``S`` candidates until the queue runs dry.
+    serves ``S`` candidates until the queue runs dry; then only the slots
+    still training are computed.
 
     Each candidate keeps its own history of ``(s, y)`` pairs, its own step
     and its own convergence test, with torch's ``LBFGS`` stopping rules
@@ -205,11 +275,12 @@ class _Pool:
     A slot whose trial step fails tries a shorter one while the others take
     their next iteration.
 
-    All work is row-wise on tensors of one fixed shape, so a candidate's
-    iterates do not depend on its slot, on when it started, or on the other
-    candidates. :meth:`run` returns per candidate its parameters ``(C, D)``
-    and iterations, its loss curve (one value per evaluation), and the
-    number of evaluations of the pool.
+    All work is row-wise: a row of a product with the feature matrix does
+    not depend on the rows computed with it, and the rest runs per slot, so
+    a candidate's iterates do not depend on its slot, on when it started or
+    on the other candidates. :meth:`run` returns per candidate its
+    parameters ``(C, D)`` and iterations, its loss curve (one value per
+    evaluation), and the number of slot evaluations computed.
     """
 
     def __init__(self, problem, all_sets, init, config):
@@ -221,6 +292,7 @@ class _Pool:
         x = self.x = problem.Xa.new_zeros(S, problem.C, problem.D)
         self.mask = problem.Xa.new_zeros(S, 1, problem.D)
         self.P = P = x[0].numel()
+        self.keep_pairs = problem.keep_pairs
         self.d, self.g = torch.zeros_like(x), torch.zeros_like(x)
         self.f, self.t, self.gtd = x.new_zeros(S), x.new_zeros(S), x.new_zeros(S)
         self.hist_s, self.hist_y = x.new_zeros(S, _HISTORY, P), x.new_zeros(S, _HISTORY, P)
@@ -248,10 +320,10 @@ class _Pool:
     def run(self):
         for k in range(self.problem.S):
             self.fresh[k] = self.active[k] = self._load(k)
-        executed = 0
+        executed, every_slot = 0, not self.problem.rows_independent()
         while bool(self.active.any()):
+            executed += self.problem.S if every_slot else int(self.active.sum())
             self._iterate()
-            executed += 1
         return self.results, self.curves, executed
 
     def _iterate(self):
@@ -260,7 +332,7 @@ class _Pool:
         # A fresh slot evaluates its initial point (t = 0, d = 0).
         step = self.t[:, None, None] * self.d
         xt = self.x + step
-        ft, gt = self.problem.evaluate(xt, self.mask)
+        ft, gt = self.problem.evaluate(xt, self.mask, active)
         self.n_evals = torch.where(fresh, 1, self.n_evals + active.long())
         for k, v in zip(torch.nonzero(active).flatten().tolist(), ft[active].tolist()):
             self.curves[self.slot_of[k]].append(v)
@@ -318,44 +390,51 @@ class _Pool:
             self.n_hist = torch.where(upd, torch.clamp(self.n_hist + 1, max=_HISTORY),
                                       self.n_hist)
 
-    def _direction(self):
-        """Two-loop recursion, newest pair first, each row its own history
-        (a fresh slot has none: its direction is -g)."""
-        S, P, rows, n_hist = self.problem.S, self.P, self.rows, self.n_hist
-        q = -self.g.view(S, P)
-        flat_s, flat_y = self.hist_s.view(-1, P), self.hist_y.view(-1, P)
-        depth = int(n_hist.max())
-        picks, al = [], []
-        for i in range(depth):
-            pick = rows * _HISTORY + (self.head - 1 - i) % _HISTORY
-            s_i, rho_i = flat_s.index_select(0, pick), self.rho.view(-1)[pick]
-            a = torch.where(i < n_hist, _rowdot(s_i, q) * rho_i, 0.0)
-            q = q - a[:, None] * flat_y.index_select(0, pick)
-            # s_i is gathered again below rather than kept: ten copies of
-            # the history would double the pool's memory (same values).
-            picks.append((pick, rho_i))
-            al.append(a)
-        r_ = q * torch.where(self.fresh, 1.0, self.h_diag)[:, None]
-        for i in reversed(range(depth)):
-            pick, rho_i = picks[i]
-            s_i = flat_s.index_select(0, pick)
-            be = torch.where(i < n_hist, _rowdot(flat_y.index_select(0, pick), r_) * rho_i, 0.0)
-            r_ = r_ + s_i * (al[i] - be)[:, None]
-        return r_
-
     def _turn(self, go, stop):
-        """New directions and first trial steps; returns ``stop`` with ascent stops."""
-        S, fresh, g = self.problem.S, self.fresh, self.g
-        r_ = self._direction()
+        """New directions and first trial steps of the slots that turn (the
+        others keep theirs); returns ``stop`` with ascent stops."""
+        fresh = self.fresh
         turn = go | (fresh & ~stop)
-        self.d = torch.where(turn[:, None, None], r_.view_as(self.d), self.d)
-        self.gtd = torch.where(turn, _rowdot(g, self.d), self.gtd)
+        slots = torch.nonzero(turn).flatten()
+        first_t = torch.ones_like(self.t)
+        if len(slots):
+            g = self.g[slots]
+            self.d[slots] = self._direction(slots).view_as(g)
+            self.gtd[slots] = _rowdot(g, self.d[slots])
+            first_t[slots] = torch.clamp(1.0 / g.abs().view(len(slots), -1).sum(-1), max=1.0)
         stop = stop | (turn & (self.gtd > -self.tol_change))
-        first_t = torch.clamp(1.0 / g.abs().view(S, -1).sum(-1), max=1.0)
         self.t = torch.where(go, torch.ones_like(self.t), torch.where(fresh, first_t, self.t))
         self.n_iter = torch.where(fresh, 1, self.n_iter + go.long())
         self.backtracks = torch.where(turn, 0, self.backtracks)
         return stop
+
+    def _direction(self, slots):
+        """Two-loop recursion for ``slots``, newest pair first, each slot
+        its own history (a fresh slot has none: its direction is -g)."""
+        n, P = len(slots), self.P
+        n_hist, head = self.n_hist[slots], self.head[slots]
+        q = -self.g[slots].view(n, P)
+        flat_s, flat_y = self.hist_s.view(-1, P), self.hist_y.view(-1, P)
+        depth = int(n_hist.max())
+        pairs, al = [], []
+        for i in range(depth):
+            pick = slots * _HISTORY + (head - 1 - i) % _HISTORY
+            s_i, y_i = flat_s.index_select(0, pick), flat_y.index_select(0, pick)
+            rho_i = self.rho.view(-1)[pick]
+            a = torch.where(i < n_hist, _rowdot(s_i, q) * rho_i, 0.0)
+            q = q - a[:, None] * y_i
+            # The pairs are kept for the second loop when the pool's memory
+            # budget has room for a copy of the history; else gathered again.
+            pairs.append((s_i, y_i, rho_i) if self.keep_pairs else (pick, None, rho_i))
+            al.append(a)
+        r_ = q * torch.where(self.fresh[slots], 1.0, self.h_diag[slots])[:, None]
+        for i in reversed(range(depth)):
+            s_i, y_i, rho_i = pairs[i]
+            if y_i is None:
+                s_i, y_i = flat_s.index_select(0, s_i), flat_y.index_select(0, s_i)
+            be = torch.where(i < n_hist, _rowdot(y_i, r_) * rho_i, 0.0)
+            r_ = r_ + s_i * (al[i] - be)[:, None]
+        return r_
 
     def _finish(self, finished):
         """Record the finished candidates; their slots take the next ones."""
@@ -380,7 +459,7 @@ def _train_lbfgs_stacked(genomes, X, y, config, sample_weight=None):
     X, y, w, n_weighted, mean, scale = full_batch(X, y, config, sample_weight)
     problem = _StackedProblem(X, y, w, n_weighted, config, mean, scale)
     all_sets = [config.head.unit_sets(genome) for genome in genomes]
-    results, curves, n_products = _Pool(
+    results, curves, n_slot_evals = _Pool(
         problem, all_sets, config.initial_parameters(), config).run()
     heads, epochs, flops = [], [], 0.0
     for s, (xk, n_iter), curve in zip(all_sets, results, curves):
@@ -388,7 +467,7 @@ def _train_lbfgs_stacked(genomes, X, y, config, sample_weight=None):
         epochs.append(n_iter)
         units = [len(u) for u in s] + [config.n_classes]
         flops += layer_flops(units) * X.shape[0] * len(curve)
-    executed = 2 * 2 * problem.Xa.shape[0] * problem.D * problem.C * problem.S * n_products
+    executed = 2 * 2 * problem.Xa.shape[0] * problem.D * problem.C * n_slot_evals
     return CompactHeads(np.asarray(genomes, dtype=bool), heads, config,
                         np.asarray(epochs, dtype=int), curves, flops, executed)
 

@@ -37,7 +37,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._ood import synthetic_ood_features, synthetic_ood_images, synthetic_ood_size
 from ._base import Objective
-from ._odin import ood_auroc
+from ._odin import ood_auroc, ood_auroc_rows
 
 __all__ = [
     "LOGIT_SCORES",
@@ -326,10 +326,9 @@ class OoD(Objective):
             z_out = heads.logits(self._out)
             if isinstance(z_in, torch.Tensor):
                 z_in, z_out = z_in.detach().cpu().numpy(), z_out.detach().cpu().numpy()
-            return np.array([
-                ood_auroc(logit_ood_scores(a[None], self.score, self.temperature),
-                          logit_ood_scores(b[None], self.score, self.temperature))
-                for a, b in zip(z_in, z_out)])
+            return ood_auroc_rows(
+                [logit_ood_scores(a[None], self.score, self.temperature).ravel() for a in z_in],
+                [logit_ood_scores(b[None], self.score, self.temperature).ravel() for b in z_out])
         values = []
         for genome in heads.genomes:
             mask = feature_mask(genome, heads.config)

@@ -100,6 +100,32 @@ def ood_auroc(scores_in, scores_out):
     return float(roc_auc_score(truth, np.r_[scores_in, scores_out]))
 
 
+def ood_auroc_rows(scores_in, scores_out):
+    """:func:`ood_auroc` of every row: one score (a candidate) per row.
+
+    One call of scikit-learn's multilabel AUROC (``average=None``), which
+    scores each column as the binary AUROC does, with the inputs checked
+    once rather than once per candidate: the same values.
+
+    Parameters
+    ----------
+    scores_in : array-like of shape (n_scores, n_in)
+    scores_out : array-like of shape (n_scores, n_out)
+
+    Returns
+    -------
+    auroc : ndarray of shape (n_scores,)
+    """
+    scores_in = np.asarray(scores_in, dtype=np.float64)
+    scores_out = np.asarray(scores_out, dtype=np.float64)
+    if len(scores_in) == 0:
+        return np.empty(0)
+    truth = np.r_[np.ones(scores_in.shape[1]), np.zeros(scores_out.shape[1])]
+    labels = np.repeat(truth[:, None], len(scores_in), axis=1)
+    scores = np.concatenate([scores_in, scores_out], axis=1).T
+    return np.atleast_1d(roc_auc_score(labels, scores, average=None)).astype(np.float64)
+
+
 def perturbed_odin_scores(heads, inputs, temperature, epsilon, *, backbone=None,
                           batch_size=32, device="cpu"):
     """ODIN scores with input perturbation, for several heads at once.
@@ -277,4 +303,4 @@ class ODIN(Objective):
             kw = dict(backbone=self._backbone, device=self._device)
             s_in = perturbed_odin_scores(modules, inputs_in, T, epsilon, **kw)
             s_out = perturbed_odin_scores(modules, self._out, T, epsilon, **kw)
-        return np.array([ood_auroc(a, b) for a, b in zip(s_in, s_out)])
+        return ood_auroc_rows(s_in, s_out)

@@ -201,3 +201,80 @@ def test_stacked_lbfgs_search_gives_the_same_front_for_any_n_jobs(blobs_small, e
     assert engine_calls["stacked_lbfgs"] >= 12
     assert sum(engine_calls.values()) == engine_calls["stacked_lbfgs"]
     assert one == front(2)
+
+
+def _wide_problem(n_genomes=24):
+    """A problem at the size of a real search's products (512 features, 5
+    classes), with more genomes than slots, so the pool ends with a tail of
+    empty slots."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 512)).astype(np.float32)
+    y = rng.integers(5, size=500)
+    X[np.arange(500), y] += 1.5
+    return X, y, make_genomes(n_genomes, 512, seed=9)
+
+
+def test_pool_computes_only_the_slots_still_training(monkeypatch):
+    # Once the queue runs dry, the products with the feature matrix take
+    # only the slots still training: each slot's rows come out of the same
+    # sums (rows_independent holds at this size), so the heads are those of
+    # a pool computing every slot, bit for bit, for fewer products.
+    X, y, genomes = _wide_problem()
+    config = TrainingConfig("features", 512, (), 5, solver="lbfgs", alpha=1.0, max_iter=50)
+    Xt, yt, w, n_weighted, mean, scale = full_batch(X, y, config, None)
+    assert _StackedProblem(Xt, yt, w, n_weighted, config, mean, scale).rows_independent()
+    compact = train_heads(genomes, X, y, config)
+    monkeypatch.setattr(_StackedProblem, "rows_independent", lambda self: False)
+    every_slot = train_heads(genomes, X, y, config)
+    for i in range(len(genomes)):
+        _same_heads(compact, i, every_slot, i)
+    assert compact.executed_flops < 0.9 * every_slot.executed_flops
+    assert compact.flops == every_slot.flops
+
+
+def test_rows_independent_is_probed_once_per_shape(monkeypatch):
+    # The probe compares the products of every number of slots with the full
+    # ones; a BLAS that computes a row differently with other rows around it
+    # (monkeypatched here) makes the pool compute every slot.
+    X, y, _ = _wide_problem(n_genomes=3)
+    config = TrainingConfig("features", 512, (), 5, solver="lbfgs", alpha=1.0, max_iter=20)
+    Xt, yt, w, n_weighted, mean, scale = full_batch(X, y, config, None)
+    problem = _StackedProblem(Xt, yt, w, n_weighted, config, mean, scale)
+    monkeypatch.setattr(stacked_module, "_ROWS_INDEPENDENT", {})
+    calls = []
+    real = stacked_module._probe_rows
+    monkeypatch.setattr(stacked_module, "_probe_rows",
+                        lambda p: calls.append(p) or real(p))
+    assert problem.rows_independent() and problem.rows_independent()
+    assert len(calls) == 1
+    # a product whose rows depend on the rows around them (the last row
+    # perturbed by the number of rows) fails the probe
+    matmul = torch.Tensor.__matmul__
+
+    def row_dependent(a, b):
+        out = matmul(a, b)
+        out[-1] += 1e-3 * a.shape[0]
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", row_dependent)
+    assert not real(problem)
+
+
+def test_two_loop_keeps_its_pairs_only_within_the_memory_budget(monkeypatch):
+    # The recursion keeps the history pairs it gathers for its second loop
+    # when the budget has room for the copy; with a budget just below that it
+    # gathers them again: the same heads either way.
+    X, y, genomes = _wide_problem(n_genomes=6)
+    config = TrainingConfig("features", 512, (), 5, solver="lbfgs", alpha=1.0, max_iter=30)
+    Xt, yt, w, n_weighted, mean, scale = full_batch(X, y, config, None)
+    problem = _StackedProblem(Xt, yt, w, n_weighted, config, mean, scale)
+    assert problem.keep_pairs and problem.S == _STACK
+    kept = train_heads(genomes, X, y, config)
+    n_pad = Xt.shape[0] + (-Xt.shape[0]) % 64
+    without = _STACK * stacked_module._slot_bytes(n_pad, problem.D, 5)
+    monkeypatch.setattr(stacked_module, "_STACK_BYTES", without)
+    problem = _StackedProblem(Xt, yt, w, n_weighted, config, mean, scale)
+    assert not problem.keep_pairs and problem.S == _STACK
+    gathered = train_heads(genomes, X, y, config)
+    for i in range(len(genomes)):
+        _same_heads(kept, i, gathered, i)

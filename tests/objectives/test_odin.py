@@ -8,6 +8,7 @@ import torch
 
 from evoprune_sklearn import EvoPruneClassifier
 from evoprune_sklearn.objectives import ODIN, odin_scores, ood_auroc
+from evoprune_sklearn.objectives._odin import ood_auroc_rows
 
 from ._shared import SMALL, features_data
 
@@ -21,6 +22,18 @@ def test_trained_member_separates_digits_from_noise(fitted):
     assert front[0].objectives["accuracy"] > 0.6
     assert front[0].objectives["robustness"] > 0.85  # chance is 0.5
     assert fitted.n_ood_samples_ == 40
+
+
+@pytest.mark.parametrize("n_scores", [0, 1, 7])
+def test_ood_auroc_rows_equals_ood_auroc_of_each_row(n_scores):
+    # The objectives score a generation's candidates in one call: each value
+    # is exactly the one ood_auroc gives that candidate alone (ties too).
+    rng = np.random.default_rng(0)
+    s_in = rng.random((n_scores, 60)).round(2)
+    s_out = rng.random((n_scores, 45)).round(2) * 0.8
+    rows = ood_auroc_rows(s_in, s_out)
+    assert rows.shape == (n_scores,)
+    assert [float(v) for v in rows] == [ood_auroc(a, b) for a, b in zip(s_in, s_out)]
 
 
 def test_temperature_one_is_the_max_softmax_baseline():
