@@ -34,13 +34,7 @@ from ._backbones import BackboneSpec, get_backbone, validate_backbone_args
 from ._backbones._extractor import check_precision
 from ._background import sample_background
 from ._checkpoint import check_checkpoint_path, open_search_state, transactional_fit
-from ._engines import (
-    DeferredRefit,
-    TrainingConfig,
-    train_heads,
-    train_heads_side_by_side,
-    with_heads,
-)
+from ._engines import DeferredRefit, TrainingConfig, train_heads
 from ._ensemble import (
     DEFAULT_MEMBERS,
     DEFAULT_OOD_METHOD,
@@ -818,8 +812,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         data = self._search_data(objectives, features, y_enc, w, folds, Xv, ood,
                                  state.seeds["robustness"])
         # search: the dense head first (the informed operators start from it)
-        refit_rows = np.concatenate(folds[0]) if self.refit else None
-        dense_heads, dense_refit = self._train_dense(data, features, y_enc, w, refit_rows)
+        dense_heads = self._train_dense(data)
         search = self._build_search(data, dense_heads, state.seeds["search"], t0)
         result, stop_reason = self._run_search(search, data, objectives, state)
         # finish: counters, baseline, refit, the fitted front
@@ -832,8 +825,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.__dict__.pop("_refit_job", None)  # a previous fit's pending refits
         self._set_front(result.front, members)
         if self.refit:
-            self._start_refit(features[refit_rows], y_enc[refit_rows],
-                              None if w is None else w[refit_rows], dense_refit)
+            rows = np.concatenate(folds[0])
+            self._start_refit(features[rows], y_enc[rows], None if w is None else w[rows])
         self.fit_time_ = {
             "features": t_features,
             "search": time.perf_counter() - t0 - t_features,
@@ -969,23 +962,12 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         # Raw inputs are for prepare only: parallel workers are not sent them.
         return context.without_raw_inputs()
 
-    def _train_dense(self, data, features, y_enc, w, refit_rows):
-        """The dense head on the first fold (becomes ``baseline_``) and, with
-        ``refit_rows``, the same head retrained on those rows (``baseline_``
-        after the refit; else None).
-
-        The two trainings run side by side: neither depends on the search,
-        and one head with hidden layers trains on one thread, so the refit
-        costs the fit nothing where a second thread is free.
-        """
+    def _train_dense(self, data):
+        """The dense head on the first fold (becomes ``baseline_``)."""
         config = self._config
         genome = np.ones((1, config.head.n_genes), dtype=bool)
-        datasets = [(data.X_train, data.y_train, data.w_train)]
-        if refit_rows is not None:
-            datasets.append((features[refit_rows], y_enc[refit_rows],
-                             None if w is None else w[refit_rows]))
-        heads = train_heads_side_by_side(genome, datasets, config)
-        return heads[0], (heads[1] if refit_rows is not None else None)
+        return train_heads(genome, data.X_train, data.y_train, config,
+                           sample_weight=data.w_train)
 
     def _build_search(self, data, dense_heads, seed, t0):
         """The search component, every setting given once."""
@@ -1058,23 +1040,21 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         front.select(self.selection)
 
     # ---------------------------------------------------------------- refit
-    def _start_refit(self, X, y, w, baseline_heads):
-        """``refit=True``: ``baseline_`` retrained on ``(X, y)`` (its heads
-        trained with the dense head, ``baseline_heads``); retrain the members
-        ``predict`` uses now; the other members when first needed."""
+    def _start_refit(self, X, y, w):
+        """``refit=True``: retrain ``baseline_`` and the members ``predict``
+        uses now on ``(X, y)``; the other members when first needed."""
         front = self._stored_front()
-        baseline = with_heads([self.baseline_], baseline_heads)[0]
         job = DeferredRefit([*front.members, self.baseline_], X, y, self._config,
-                            sample_weight=w, retrained={len(front): baseline})
+                            sample_weight=w)
         used = [front.select(self.selection)]
         if self.ensemble is not None:
             try:
                 used = resolve_members(front, self.ensemble, "ensemble")
             except ValueError:  # predict names the problem, fit keeps its front
                 pass
-        self.baseline_ = baseline
+        self.baseline_ = job.members([*used, len(front)])[-1]  # trained together
         self._refit_job = job
-        self.__dict__["pareto_front_"] = self._front_for(used)  # trained together
+        self.__dict__["pareto_front_"] = self._front_for(used)
         if not job.n_pending:
             del self._refit_job
 

@@ -71,16 +71,7 @@ def test_fold_heads_never_see_their_validation_rows(monkeypatch, small_params, s
         return heads
 
     monkeypatch.setattr(search_module, "train_heads", spy)
-    side_by_side = classifier_module.train_heads_side_by_side
-
-    def spy_dense(genomes, datasets, config):
-        # the dense head on the first fold (spied), then its refit on every row
-        (X_first, y_first, w_first), *refit = datasets
-        return [spy(genomes, X_first, y_first, config, sample_weight=w_first),
-                *side_by_side(genomes, refit, config)]
-
     monkeypatch.setattr(classifier_module, "train_heads", spy)  # the baseline
-    monkeypatch.setattr(classifier_module, "train_heads_side_by_side", spy_dense)
     EvoPruneClassifier(n_evaluations=6, n_folds=4, objectives=("accuracy", "complexity"),
                        **small_params).fit(X, y)
     # one generation of 6 genomes and the dense baseline (its first fold

@@ -29,13 +29,11 @@ from ._base import (
     refit_members,
     register_engine,
     train_heads,
-    train_heads_side_by_side,
-    with_heads,
 )
 from ._skorch import make_skorch_net, wrap_in_skorch
 
 __all__ = [
     "DeferredRefit", "Engine", "TrainedHeads", "TrainingConfig", "expand_parameters", "get_engine",
     "make_skorch_net", "penalised_loss", "refit_members", "register_engine", "train_heads",
-    "train_heads_side_by_side", "with_heads", "wrap_in_skorch",
+    "wrap_in_skorch",
 ]

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .._head import HeadSpec
-from .._parallel import deterministic_arithmetic, parallel_map
+from .._parallel import deterministic_arithmetic
 
 __all__ = [
     "Engine", "TrainingConfig", "TrainedHeads", "expand_parameters", "get_engine",
@@ -320,36 +320,10 @@ def refit_members(members, X, y, config, sample_weight=None):
         return []
     heads = train_heads(np.array([m.genome for m in members]), X, y, config,
                         sample_weight=sample_weight)
-    return with_heads(members, heads)
-
-
-def with_heads(members, heads):
-    """``members`` as new records holding the heads of ``heads`` (trained
-    on their genomes, in order): parameters and training loss."""
     return [
         replace(member, params=heads.head_parameters(i), train_loss=heads.train_loss[i])
         for i, member in enumerate(members)
     ]
-
-
-def train_heads_side_by_side(genomes, datasets, config):
-    """:func:`train_heads` of ``genomes`` on each ``(X, y, sample_weight)``
-    of ``datasets``, the trainings side by side on the threads of
-    :func:`~evoprune_sklearn._parallel.parallel_map`.
-
-    Each training runs single-threaded in its own thread, and an engine's
-    arithmetic does not depend on its threads: the heads are those of the
-    trainings one after the other, bit for bit. Worth it where one training
-    alone cannot use every thread (one head with hidden layers).
-
-    Returns
-    -------
-    heads : list of TrainedHeads
-        One per dataset.
-    """
-    return parallel_map(
-        lambda data: train_heads(genomes, data[0], data[1], config, sample_weight=data[2]),
-        list(datasets))
 
 
 class DeferredRefit:
@@ -374,18 +348,14 @@ class DeferredRefit:
         Encoded labels.
     config : TrainingConfig
     sample_weight : ndarray of shape (n_samples,), default=None
-    retrained : dict of int to Member, default=None
-        Members already retrained on ``(X, y)``, by position (kept as given).
     """
 
-    def __init__(self, members, X, y, config, sample_weight=None, retrained=None):
+    def __init__(self, members, X, y, config, sample_weight=None):
         self._members = tuple(members)
         self._data = (X, y, sample_weight)
         self._config = config
-        self._done = dict(retrained or {})
+        self._done = {}
         self._lock = threading.Lock()
-        if not self.n_pending:
-            self._data = None
 
     @property
     def n_pending(self):

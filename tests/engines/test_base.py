@@ -14,8 +14,6 @@ from evoprune_sklearn._engines import (
     penalised_loss,
     refit_members,
     train_heads,
-    train_heads_side_by_side,
-    with_heads,
 )
 from evoprune_sklearn._engines._base import _select
 from evoprune_sklearn._head import HeadSpec
@@ -127,44 +125,6 @@ def test_deferred_refit_retrains_each_member_once_and_as_refit_members_does(
         for (w, b), (w1, b1) in zip(new.params, old.params):
             assert torch.equal(w, w1) and torch.equal(b, b1)  # bit for bit
     assert job._data is None  # the training rows are released
-
-
-@pytest.mark.parametrize("hidden", [(), (32,)])
-def test_side_by_side_trainings_equal_trainings_one_after_the_other(split, hidden):
-    # fit trains the dense head on the first fold and its refit on every row
-    # side by side: each training single-threaded in its own thread, the
-    # heads those of the trainings one after the other, bit for bit.
-    X, y, X_val, y_val = split
-    config = make_config(solver="lbfgs", alpha=1.0, max_iter=30, hidden_layer_sizes=hidden)
-    genome = np.ones((1, N_FEATURES), dtype=bool)
-    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
-    datasets = [(X, y, None), (np.vstack([X, X_val]), np.r_[y, y_val], None), (X, y, w)]
-    together = train_heads_side_by_side(genome, datasets, config)
-    assert len(together) == 3
-    for heads, (Xd, yd, wd) in zip(together, datasets):
-        alone = train_heads(genome, Xd, yd, config, sample_weight=wd)
-        assert heads.train_loss == alone.train_loss
-        for (a, b), (a1, b1) in zip(heads.head_parameters(0), alone.head_parameters(0)):
-            assert torch.equal(a, a1) and torch.equal(b, b1)
-
-
-def test_deferred_refit_keeps_members_retrained_elsewhere(split, monkeypatch):
-    # baseline_ is retrained with the dense head, before the search: the job
-    # takes it as given and retrains only the others.
-    X, y, _, _ = split
-    config = make_config(max_epochs=2)
-    genomes = make_genomes(3, N_FEATURES, seed=5)
-    members = [Member(g, {"accuracy": 0.5}) for g in genomes]
-    done = with_heads(members[2:], train_heads(genomes[2:], X, y, config))[0]
-    calls = []
-    real = refit_members
-    monkeypatch.setattr("evoprune_sklearn._engines._base.refit_members",
-                        lambda chosen, *a, **k: calls.append(len(chosen)) or real(chosen, *a, **k))
-    job = DeferredRefit(members, X, y, config, retrained={2: done})
-    assert job.n_pending == 2
-    assert job.members([2])[0] is done and calls == []
-    assert len(job.all_members()) == 3 and calls == [2] and job._data is None
-    assert DeferredRefit(members[2:], X, y, config, retrained={0: done})._data is None
 
 
 def test_estimator_config_carries_the_engine_option(blobs_small):
