@@ -139,12 +139,12 @@ class _StackedProblem:
         sums added in block order: the same arithmetic for any number of
         threads.
 
-        With ``active`` (a boolean mask of slots), only those slots are
-        computed, their rows gathered into smaller products (the others get
-        zeros), where :meth:`rows_independent`: a slot's values are then the
-        same bit for bit as in the full products.
+        With ``active`` (a boolean mask of slots; the pool passes it where
+        :meth:`rows_independent`), only those slots are computed, their rows
+        gathered into smaller products (the others get zeros): a slot's
+        values are then the same bit for bit as in the full products.
         """
-        if active is None or bool(active.all()) or not self.rows_independent():
+        if active is None or bool(active.all()):
             return self._evaluate_rows(x, mask)
         idx = torch.nonzero(active).flatten()
         part_loss, part_grad = self._evaluate_rows(x[idx], mask[idx])
@@ -293,6 +293,8 @@ class _Pool:
         self.mask = problem.Xa.new_zeros(S, 1, problem.D)
         self.P = P = x[0].numel()
         self.keep_pairs = problem.keep_pairs
+        # Products of the slots still training only, where that changes no bit.
+        self.compact = problem.rows_independent()
         self.d, self.g = torch.zeros_like(x), torch.zeros_like(x)
         self.f, self.t, self.gtd = x.new_zeros(S), x.new_zeros(S), x.new_zeros(S)
         self.hist_s, self.hist_y = x.new_zeros(S, _HISTORY, P), x.new_zeros(S, _HISTORY, P)
@@ -320,9 +322,9 @@ class _Pool:
     def run(self):
         for k in range(self.problem.S):
             self.fresh[k] = self.active[k] = self._load(k)
-        executed, every_slot = 0, not self.problem.rows_independent()
+        executed = 0
         while bool(self.active.any()):
-            executed += self.problem.S if every_slot else int(self.active.sum())
+            executed += int(self.active.sum()) if self.compact else self.problem.S
             self._iterate()
         return self.results, self.curves, executed
 
@@ -332,7 +334,7 @@ class _Pool:
         # A fresh slot evaluates its initial point (t = 0, d = 0).
         step = self.t[:, None, None] * self.d
         xt = self.x + step
-        ft, gt = self.problem.evaluate(xt, self.mask, active)
+        ft, gt = self.problem.evaluate(xt, self.mask, active if self.compact else None)
         self.n_evals = torch.where(fresh, 1, self.n_evals + active.long())
         for k, v in zip(torch.nonzero(active).flatten().tolist(), ft[active].tolist()):
             self.curves[self.slot_of[k]].append(v)
